@@ -18,3 +18,33 @@ proto:
 		--go_out=. --go_opt=module=github.com/strata-io/strata \
 		--go-grpc_out=. --go-grpc_opt=module=github.com/strata-io/strata \
 		$(PROTO_SRC)
+
+# deps builds the real third-party servers the tests start: Prometheus and
+# promtool from the Prometheus module in go.mod (cached by go build).
+deps: build
+	$(GO) build -o $(BIN)/ github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool
+
+# test is the one test command (README, CI): vet, unit tests with the race
+# detector, then end-to-end tests against real processes on loopback.
+test: deps
+	$(GO) vet ./...
+	$(GO) test -race -timeout 25m $$($(GO) list ./... | grep -v /test/e2e)
+	$(GO) test -timeout 20m -count=1 ./test/e2e/...
+
+test-unit:
+	$(GO) test -race ./internal/... ./pkg/...
+
+test-e2e: deps
+	$(GO) test -timeout 20m -count=1 -v ./test/e2e/...
+
+# demo starts two Prometheus servers as an HA pair plus a third cluster,
+# their sidecars and a querier on http://127.0.0.1:10902, until Ctrl-C.
+demo: deps
+	./scripts/demo.sh
+
+# bench runs the macro benchmark (Prometheus direct vs sidecar + querier).
+bench: deps
+	$(GO) run ./bench/cmd/querybench
+
+clean:
+	rm -rf $(BIN)
