@@ -1,0 +1,352 @@
+package promstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/storage/remote"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/strata-io/strata/pkg/storepb"
+)
+
+// streamedChunksType is the Content-Type of a streamed remote-read answer.
+const streamedChunksType = "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse"
+
+// outSeries is one series ready to send: final labels and chunks.
+type outSeries struct {
+	lset   labels.Labels
+	chunks []*storepb.AggrChunk
+}
+
+// Series implements storepb.StoreServer. It streams the series of Prometheus
+// matching the request, each carrying the external labels once, sorted by
+// labels after stripping without_replica_labels.
+//
+// Prometheus sorts by its stored labels; adding the external labels (or
+// stripping replica labels) can change that order, so the answer is buffered
+// and sorted before it is sent.
+func (s *Store) Series(req *storepb.SeriesRequest, srv storepb.Store_SeriesServer) error {
+	ctx := srv.Context()
+	ms, err := storepb.MatchersFromProto(req.GetMatchers())
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	ext, err := s.knownExtLabels()
+	if err != nil {
+		return err
+	}
+	rest, ok := splitMatchers(ms, ext)
+	if !ok || req.GetMaxTime() < req.GetMinTime() {
+		return nil
+	}
+	b := newLabelsBuilder(ext, req.GetWithoutReplicaLabels())
+
+	var series []outSeries
+	if req.GetSkipChunks() {
+		series, err = s.seriesLabels(ctx, req, rest, b)
+	} else {
+		series, err = s.remoteRead(ctx, req, rest, b)
+	}
+	if err != nil {
+		return err
+	}
+	if !req.GetSkipChunks() {
+		// A series whose chunks all fell outside the range is not sent.
+		series = slices.DeleteFunc(series, func(os outSeries) bool { return len(os.chunks) == 0 })
+	}
+	for i := range series {
+		sortChunks(series[i].chunks)
+	}
+	slices.SortStableFunc(series, func(a, b outSeries) int { return labels.Compare(a.lset, b.lset) })
+	if limit := req.GetLimit(); limit > 0 && int64(len(series)) > limit {
+		series = series[:limit]
+	}
+	return sendSeries(srv, series, req.GetResponseBatchSize())
+}
+
+// sendSeries streams series one per frame, or in batch frames of batchSize.
+func sendSeries(srv storepb.Store_SeriesServer, series []outSeries, batchSize int64) error {
+	if batchSize <= 0 {
+		for _, os := range series {
+			r := &storepb.SeriesResponse{Result: &storepb.SeriesResponse_Series{Series: &storepb.Series{
+				Labels: storepb.LabelsToProto(os.lset), Chunks: os.chunks,
+			}}}
+			if err := srv.Send(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for len(series) > 0 {
+		n := min(int64(len(series)), batchSize)
+		batch := &storepb.SeriesBatch{Series: make([]*storepb.Series, 0, n)}
+		for _, os := range series[:n] {
+			batch.Series = append(batch.Series, &storepb.Series{Labels: storepb.LabelsToProto(os.lset), Chunks: os.chunks})
+		}
+		if err := srv.Send(&storepb.SeriesResponse{Result: &storepb.SeriesResponse_Batch{Batch: batch}}); err != nil {
+			return err
+		}
+		series = series[n:]
+	}
+	return nil
+}
+
+// splitMatchers evaluates the matchers on external label names against the
+// external labels and returns the others, to send to Prometheus (whose TSDB
+// does not hold external labels). ok is false when the external labels
+// contradict the matchers: nothing can match then.
+func splitMatchers(ms []*labels.Matcher, ext labels.Labels) (rest []*labels.Matcher, ok bool) {
+	rest = make([]*labels.Matcher, 0, len(ms))
+	for _, m := range ms {
+		if !ext.Has(m.Name) {
+			rest = append(rest, m)
+			continue
+		}
+		if !m.Matches(ext.Get(m.Name)) {
+			return nil, false
+		}
+	}
+	return rest, true
+}
+
+// labelsBuilder turns the labels of a Prometheus series into the labels
+// served: external labels override those of the same name, and
+// without_replica_labels are removed. Not safe for concurrent use.
+type labelsBuilder struct {
+	ext   labels.Labels
+	strip map[string]struct{}
+	sb    labels.ScratchBuilder
+}
+
+func newLabelsBuilder(ext labels.Labels, without []string) *labelsBuilder {
+	b := &labelsBuilder{ext: ext, sb: labels.NewScratchBuilder(16)}
+	if len(without) > 0 {
+		b.strip = make(map[string]struct{}, len(without))
+		for _, n := range without {
+			b.strip[n] = struct{}{}
+		}
+	}
+	return b
+}
+
+func (b *labelsBuilder) keep(name string) bool {
+	_, drop := b.strip[name]
+	return !drop
+}
+
+func (b *labelsBuilder) fromProm(in []prompb.Label) labels.Labels {
+	b.sb.Reset()
+	for _, l := range in {
+		if !b.ext.Has(l.Name) && b.keep(l.Name) {
+			b.sb.Add(l.Name, l.Value)
+		}
+	}
+	return b.finish()
+}
+
+func (b *labelsBuilder) fromMap(in map[string]string) labels.Labels {
+	b.sb.Reset()
+	for n, v := range in {
+		if !b.ext.Has(n) && b.keep(n) {
+			b.sb.Add(n, v)
+		}
+	}
+	return b.finish()
+}
+
+func (b *labelsBuilder) finish() labels.Labels {
+	b.ext.Range(func(l labels.Label) {
+		if b.keep(l.Name) {
+			b.sb.Add(l.Name, l.Value)
+		}
+	})
+	b.sb.Sort()
+	return b.sb.Labels()
+}
+
+// seriesLabels answers a skip_chunks request from /api/v1/series.
+func (s *Store) seriesLabels(ctx context.Context, req *storepb.SeriesRequest, ms []*labels.Matcher, b *labelsBuilder) ([]outSeries, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.APITimeout)
+	defer cancel()
+	params := url.Values{"match[]": []string{selector(ms)}}
+	timeParams(params, req.GetMinTime(), req.GetMaxTime())
+	if req.GetLimit() > 0 {
+		params.Set("limit", strconv.FormatInt(req.GetLimit(), 10))
+	}
+	var data []map[string]string
+	if err := s.get(ctx, "series", "/api/v1/series", params, &data); err != nil {
+		return nil, err
+	}
+	out := make([]outSeries, 0, len(data))
+	for _, m := range data {
+		out = append(out, outSeries{lset: b.fromMap(m)})
+	}
+	return out, nil
+}
+
+// remoteRead answers a request with chunks from Prometheus' remote-read
+// endpoint, asking for streamed XOR chunks.
+func (s *Store) remoteRead(ctx context.Context, req *storepb.SeriesRequest, ms []*labels.Matcher, b *labelsBuilder) (out []outSeries, err error) {
+	start := time.Now()
+	defer func() { s.observe("read", start, err) }()
+
+	mint, maxt := req.GetMinTime(), req.GetMaxTime()
+	if len(ms) == 0 {
+		// Prometheus' TSDB selects nothing without matchers.
+		ms = []*labels.Matcher{labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".+")}
+	}
+	hints := &storage.SelectHints{Start: mint, End: maxt}
+	if qh := req.GetQueryHints(); qh != nil {
+		hints.Step = qh.GetStepMillis()
+		hints.Func = qh.GetFunc().GetName()
+		hints.Range = qh.GetRange().GetMillis()
+		hints.By = qh.GetGrouping().GetBy()
+		hints.Grouping = qh.GetGrouping().GetLabels()
+	}
+	q, err := remote.ToQuery(mint, maxt, ms, hints)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	rr := &prompb.ReadRequest{
+		Queries:               []*prompb.Query{q},
+		AcceptedResponseTypes: []prompb.ReadRequest_ResponseType{prompb.ReadRequest_STREAMED_XOR_CHUNKS},
+	}
+	raw, err := rr.Marshal()
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "encode remote read request: %v", err)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"/api/v1/read", bytes.NewReader(snappy.Encode(nil, raw)))
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "build remote read request: %v", err)
+	}
+	hreq.Header.Set("Content-Encoding", "snappy")
+	hreq.Header.Set("Content-Type", "application/x-protobuf")
+	hreq.Header.Set("X-Prometheus-Remote-Read-Version", "0.1.0")
+	hreq.Header.Set("User-Agent", "strata-sidecar")
+	resp, err := s.client.Do(hreq)
+	if err != nil {
+		return nil, s.transportError(ctx, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return nil, httpStatusError(s.cfg.URL, "/api/v1/read", resp.StatusCode, string(body))
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, streamedChunksType) {
+		return nil, status.Errorf(codes.Unimplemented, "prometheus at %s answered remote read with %q, not streamed chunks: use Prometheus 2.13 or later", s.cfg.URL, ct)
+	}
+	return s.readFrames(ctx, remote.NewChunkedReader(resp.Body, s.cfg.MaxFrameBytes, nil), req, b)
+}
+
+// readFrames decodes the frames of a streamed remote-read answer. Prometheus
+// sends one series per frame but may split a series over consecutive frames:
+// those are joined.
+func (s *Store) readFrames(ctx context.Context, r *remote.ChunkedReader, req *storepb.SeriesRequest, b *labelsBuilder) ([]outSeries, error) {
+	var (
+		out     []outSeries
+		prevRaw []prompb.Label // Prometheus' labels of the last series in out
+		limit   = req.GetLimit()
+	)
+	for {
+		var frame prompb.ChunkedReadResponse
+		if err := r.NextProto(&frame); err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			if ctx.Err() != nil {
+				return nil, s.transportError(ctx, err)
+			}
+			return nil, status.Errorf(codes.Unavailable, "prometheus at %s: read remote read answer: %v", s.cfg.URL, err)
+		}
+		for _, cs := range frame.ChunkedSeries {
+			if len(out) == 0 || !promLabelsEqual(prevRaw, cs.Labels) {
+				if limit > 0 && int64(len(out)) >= limit {
+					return out, nil
+				}
+				out = append(out, outSeries{lset: b.fromProm(cs.Labels)})
+				prevRaw = cs.Labels
+			}
+			last := &out[len(out)-1]
+			for i := range cs.Chunks {
+				chks, err := convertChunk(&cs.Chunks[i], req.GetMinTime(), req.GetMaxTime())
+				if err != nil {
+					return nil, status.Errorf(codes.Internal, "prometheus at %s: series %s: %v", s.cfg.URL, last.lset, err)
+				}
+				last.chunks = append(last.chunks, chks...)
+			}
+		}
+	}
+}
+
+// sortChunks sorts chunks by min time. Prometheus sends them sorted: this
+// is mostly a cheap check.
+func sortChunks(chks []*storepb.AggrChunk) {
+	if !slices.IsSortedFunc(chks, cmpChunk) {
+		slices.SortStableFunc(chks, cmpChunk)
+	}
+}
+
+func cmpChunk(a, b *storepb.AggrChunk) int {
+	switch {
+	case a.MinTime < b.MinTime:
+		return -1
+	case a.MinTime > b.MinTime:
+		return 1
+	}
+	return 0
+}
+
+func promLabelsEqual(a, b []prompb.Label) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].Value != b[i].Value {
+			return false
+		}
+	}
+	return true
+}
+
+// convertChunk maps a remote-read chunk to StoreAPI chunks. Chunks outside
+// [mint, maxt] (ms, inclusive) are dropped. XOR and histogram chunks pass
+// through; newer encodings are re-encoded (see reencode).
+func convertChunk(c *prompb.Chunk, mint, maxt int64) ([]*storepb.AggrChunk, error) {
+	if c.MaxTimeMs < mint || c.MinTimeMs > maxt {
+		return nil, nil
+	}
+	var enc storepb.Chunk_Encoding
+	switch c.Type {
+	case prompb.Chunk_XOR:
+		enc = storepb.Chunk_XOR
+	case prompb.Chunk_HISTOGRAM:
+		enc = storepb.Chunk_HISTOGRAM
+	case prompb.Chunk_FLOAT_HISTOGRAM:
+		enc = storepb.Chunk_FLOAT_HISTOGRAM
+	case prompb.Chunk_XOR2, prompb.Chunk_HISTOGRAM_ST, prompb.Chunk_FLOAT_HISTOGRAM_ST:
+		return reencode(c)
+	default:
+		return nil, fmt.Errorf("unsupported chunk encoding %s", c.Type)
+	}
+	return []*storepb.AggrChunk{{
+		MinTime: c.MinTimeMs,
+		MaxTime: c.MaxTimeMs,
+		Raw:     &storepb.Chunk{Type: enc, Data: c.Data, Hash: xxhash.Sum64(c.Data)},
+	}}, nil
+}

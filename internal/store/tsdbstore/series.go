@@ -1,0 +1,186 @@
+package tsdbstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb/chunks"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/strata-io/strata/pkg/storepb"
+)
+
+// Series implements storepb.StoreServer. It streams the series matching the
+// request, sorted by their final label set (external labels set,
+// without_replica_labels removed), each with its chunks overlapping
+// [min_time, max_time] (ms, inclusive) sorted by min time. Series equal after
+// stripping are sent one after the other, not merged.
+func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServer[storepb.SeriesResponse]) error {
+	ctx := srv.Context()
+	mint, maxt := req.GetMinTime(), req.GetMaxTime()
+	if mint > maxt {
+		return nil
+	}
+	ms, err := storepb.MatchersFromProto(req.GetMatchers())
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "series request matchers: %v", err)
+	}
+	ms, ok := s.splitMatchers(ms)
+	if !ok {
+		return nil
+	}
+	if len(ms) == 0 {
+		// Select every series: the empty label name is absent from all of
+		// them, so `""=""` matches all (tsdb special-cases this matcher).
+		ms = append(ms, labels.MustNewMatcher(labels.MatchEqual, "", ""))
+	}
+
+	q, err := s.db.ChunkQuerier(mint, maxt)
+	if err != nil {
+		return status.Errorf(codes.Internal, "open querier for [%d, %d]: %v", mint, maxt, err)
+	}
+	defer func() {
+		if err := q.Close(); err != nil {
+			s.logger.Warn("close querier", "err", err)
+		}
+	}()
+
+	without := req.GetWithoutReplicaLabels()
+	// Setting external labels or removing labels can change the order of
+	// series (e.g. {a="1"} < {a="1",aa="1"} but, with cluster="x" added,
+	// {a="1",aa="1",cluster="x"} < {a="1",cluster="x"}): then the series are
+	// re-sorted by their final labels before any is sent.
+	resort := !s.extLabels.IsEmpty() || len(without) > 0
+	limit := int(max(req.GetLimit(), 0))
+
+	hints := &storage.SelectHints{Start: mint, End: maxt}
+	if req.GetSkipChunks() {
+		hints.Func = "series" // the storage may skip reading chunks
+	}
+	if !resort {
+		hints.Limit = limit
+	}
+	set := q.Select(ctx, true, hints, ms...)
+
+	w := newSeriesWriter(srv, req.GetResponseBatchSize())
+	conv := chunkConverter{mint: mint, maxt: maxt}
+	var (
+		b    = labels.NewBuilder(labels.EmptyLabels())
+		it   chunks.Iterator
+		sent int
+	)
+	emit := func(lset labels.Labels, cs storage.ChunkSeries) (bool, error) {
+		out := &storepb.Series{Labels: storepb.LabelsToProto(lset)}
+		if !req.GetSkipChunks() {
+			it = cs.Iterator(it)
+			var err error
+			if out.Chunks, err = conv.convert(it); err != nil {
+				return false, fmt.Errorf("read chunks of series %s: %w", lset, err)
+			}
+			if len(out.Chunks) == 0 {
+				return true, nil
+			}
+		}
+		if err := w.send(out); err != nil {
+			return false, err
+		}
+		sent++
+		return limit == 0 || sent < limit, nil
+	}
+
+	if !resort {
+		for set.Next() {
+			cs := set.At()
+			more, err := emit(cs.Labels(), cs)
+			if err != nil {
+				return toStatus(err)
+			}
+			if !more {
+				break
+			}
+		}
+	} else {
+		type pending struct {
+			lset labels.Labels
+			cs   storage.ChunkSeries
+		}
+		var all []pending
+		for set.Next() {
+			cs := set.At()
+			all = append(all, pending{lset: s.seriesLabels(b, cs.Labels(), without), cs: cs})
+		}
+		slices.SortStableFunc(all, func(a, b pending) int { return labels.Compare(a.lset, b.lset) })
+		for _, p := range all {
+			more, err := emit(p.lset, p.cs)
+			if err != nil {
+				return toStatus(err)
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	if err := set.Err(); err != nil {
+		return status.Errorf(codes.Internal, "select series: %v", err)
+	}
+	if err := w.flush(); err != nil {
+		return toStatus(err)
+	}
+	for _, warn := range set.Warnings().AsErrors() {
+		if err := srv.Send(&storepb.SeriesResponse{Result: &storepb.SeriesResponse_Warning{Warning: warn.Error()}}); err != nil {
+			return toStatus(err)
+		}
+	}
+	return nil
+}
+
+// toStatus turns err into a gRPC status error: context errors keep their
+// meaning (Canceled, DeadlineExceeded), errors carrying a status keep it, and
+// anything else is Internal.
+func toStatus(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return status.FromContextError(err).Err()
+	}
+	if st, ok := status.FromError(err); ok {
+		return st.Err()
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+// seriesWriter sends series one per frame, or in batch frames of up to
+// batchSize series when batchSize > 0.
+type seriesWriter struct {
+	srv       grpc.ServerStreamingServer[storepb.SeriesResponse]
+	batchSize int
+	batch     []*storepb.Series
+}
+
+func newSeriesWriter(srv grpc.ServerStreamingServer[storepb.SeriesResponse], batchSize int64) *seriesWriter {
+	return &seriesWriter{srv: srv, batchSize: int(max(batchSize, 0))}
+}
+
+func (w *seriesWriter) send(s *storepb.Series) error {
+	if w.batchSize == 0 {
+		return w.srv.Send(&storepb.SeriesResponse{Result: &storepb.SeriesResponse_Series{Series: s}})
+	}
+	w.batch = append(w.batch, s)
+	if len(w.batch) >= w.batchSize {
+		return w.flush()
+	}
+	return nil
+}
+
+func (w *seriesWriter) flush() error {
+	if len(w.batch) == 0 {
+		return nil
+	}
+	r := &storepb.SeriesResponse{Result: &storepb.SeriesResponse_Batch{Batch: &storepb.SeriesBatch{Series: w.batch}}}
+	w.batch = make([]*storepb.Series, 0, w.batchSize)
+	return w.srv.Send(r)
+}
