@@ -59,7 +59,9 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 	resort := !s.extLabels.IsEmpty() || len(without) > 0
 	limit := int(max(req.GetLimit(), 0))
 
-	hints := &storage.SelectHints{Start: mint, End: maxt}
+	// Whole chunks: trimming them at the range would re-encode the first
+	// histogram chunk and lose its counter-reset hint.
+	hints := &storage.SelectHints{Start: mint, End: maxt, DisableTrimming: true}
 	if req.GetSkipChunks() {
 		hints.Func = "series" // the storage may skip reading chunks
 	}
