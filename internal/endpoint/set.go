@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +32,9 @@ type Set struct {
 
 	groups []*discoverer
 	creds  []credentials.TransportCredentials // by group
+
+	reloadc chan reload // Reload → Run
+	ready   atomic.Bool // the first discovery and check are done
 
 	mu        sync.RWMutex
 	endpoints map[string]*client // by address
@@ -58,6 +62,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Set, erro
 		cfg:       cfg,
 		logger:    logger,
 		endpoints: map[string]*client{},
+		reloadc:   make(chan reload, 1),
 		metrics: metrics{
 			endpoints: promauto.With(reg).NewGaugeVec(prometheus.GaugeOpts{
 				Name: "strata_endpoints",
@@ -77,19 +82,11 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Set, erro
 			}),
 		},
 	}
-	for i, g := range cfg.Groups {
-		for _, a := range g.Addresses {
-			if err := validateAddress(a); err != nil {
-				return nil, fmt.Errorf("endpoint group %s: %w", groupName(g, i), err)
-			}
-		}
-		c, err := g.TLS.credentials()
-		if err != nil {
-			return nil, fmt.Errorf("endpoint group %s: tls: %w", groupName(g, i), err)
-		}
-		s.creds = append(s.creds, c)
-		s.groups = append(s.groups, newDiscoverer(s, g))
+	groups, creds, err := s.buildGroups(cfg.Groups)
+	if err != nil {
+		return nil, err
 	}
+	s.groups, s.creds = groups, creds
 	// Static addresses are known now, so that a query before the first
 	// check gets a warning for them rather than silence.
 	want := map[string]int{}
@@ -106,6 +103,60 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Set, erro
 		return nil, errors.Join(err, s.Close())
 	}
 	return s, nil
+}
+
+// buildGroups validates groups and returns their discoverers and client
+// credentials, by group index.
+func (s *Set) buildGroups(gs []Group) ([]*discoverer, []credentials.TransportCredentials, error) {
+	var (
+		groups []*discoverer
+		creds  []credentials.TransportCredentials
+	)
+	for i, g := range gs {
+		for _, a := range g.Addresses {
+			if err := validateAddress(a); err != nil {
+				return nil, nil, fmt.Errorf("endpoint group %s: %w", groupName(g, i), err)
+			}
+		}
+		c, err := g.TLS.credentials()
+		if err != nil {
+			return nil, nil, fmt.Errorf("endpoint group %s: tls: %w", groupName(g, i), err)
+		}
+		creds = append(creds, c)
+		groups = append(groups, newDiscoverer(s, g))
+	}
+	return groups, creds, nil
+}
+
+type reload struct {
+	groups []*discoverer
+	creds  []credentials.TransportCredentials
+}
+
+// Reload replaces the endpoint groups (e.g. after SIGHUP re-read the
+// --endpoint.sd-config-file). It validates them first and returns an error
+// without changing anything when they are invalid. Addresses that stay keep
+// their connection; new ones use their new group's TLS. Run applies it.
+func (s *Set) Reload(gs []Group) error {
+	groups, creds, err := s.buildGroups(gs)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-s.reloadc: // drop a reload not yet applied: the newest wins
+	default:
+	}
+	s.reloadc <- reload{groups: groups, creds: creds}
+	return nil
+}
+
+// Ready returns nil once Run has discovered and checked every endpoint once,
+// so that the first queries see the endpoints' labels and time ranges.
+func (s *Set) Ready() error {
+	if !s.ready.Load() {
+		return errors.New("endpoints not checked yet")
+	}
+	return nil
 }
 
 func groupName(g Group, i int) string {
@@ -126,6 +177,7 @@ func isDNS(a string) bool {
 func (s *Set) Run(ctx context.Context) error {
 	s.refresh(ctx, true)
 	s.checkAll(ctx)
+	s.ready.Store(true)
 
 	dnsT := time.NewTicker(s.cfg.RefreshInterval)
 	defer dnsT.Stop()
@@ -143,6 +195,12 @@ func (s *Set) Run(ctx context.Context) error {
 			s.refresh(ctx, false)
 		case <-checkT.C:
 			s.checkAll(ctx)
+		case r := <-s.reloadc:
+			s.mu.Lock()
+			s.groups, s.creds = r.groups, r.creds
+			s.mu.Unlock()
+			s.logger.Info("endpoint groups reloaded", "groups", len(r.groups))
+			s.refresh(ctx, true)
 		}
 	}
 }

@@ -187,7 +187,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 	infopb.RegisterInfoServer(grpcSrv.Server(), &infoServer{proxy: px})
 	metadatapb.RegisterMetadataServer(grpcSrv.Server(), metadata.NewServer(md))
 
-	httpSrv, err := server.NewHTTP(cfg.Server.HTTP, nil, reg, logger)
+	httpSrv, err := server.NewHTTP(cfg.Server.HTTP, set.Ready, reg, logger)
 	if err != nil {
 		return err
 	}
@@ -199,6 +199,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 	runutil.Add(&g, ctx, set.Run)
 	runutil.Add(&g, ctx, grpcSrv.Run)
 	runutil.Add(&g, ctx, httpSrv.Run)
+	runutil.AddReloader(&g, ctx, logger, func() error {
+		ecfg, err := cfg.endpointConfig()
+		if err != nil {
+			return err
+		}
+		return set.Reload(ecfg.Groups)
+	})
 	return g.Run()
 }
 

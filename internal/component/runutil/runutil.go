@@ -4,6 +4,10 @@ package runutil
 
 import (
 	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/oklog/run"
 )
@@ -19,4 +23,29 @@ func Add(g *run.Group, parent context.Context, fn func(ctx context.Context) erro
 func AddContext(g *run.Group, parent context.Context) {
 	ctx, cancel := context.WithCancel(parent)
 	g.Add(func() error { <-ctx.Done(); return nil }, func(error) { cancel() })
+}
+
+// AddReloader adds an actor that calls reload on every SIGHUP until
+// interrupted. A failed reload is logged and the old configuration stays.
+func AddReloader(g *run.Group, parent context.Context, logger *slog.Logger, reload func() error) {
+	ctx, cancel := context.WithCancel(parent)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	g.Add(func() error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-hup:
+				if err := reload(); err != nil {
+					logger.Error("reload configuration", "err", err)
+					continue
+				}
+				logger.Info("configuration reloaded")
+			}
+		}
+	}, func(error) {
+		signal.Stop(hup)
+		cancel()
+	})
 }
