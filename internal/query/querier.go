@@ -135,7 +135,21 @@ func (q *querier) seriesRequest(hints *storage.SelectHints, ms []*labels.Matcher
 // Select implements storage.Querier. It sends one SeriesRequest and reads the
 // whole answer before returning; chunks are decoded lazily by the series'
 // iterators. The result is sorted by labels whatever sortSeries says.
+//
+// The stores are asked at once and answer in the background: the engine
+// calls Select for every selector of a query before it iterates any, so the
+// selectors of one query are fetched concurrently.
 func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
+	ls := &lazySeriesSet{done: make(chan struct{})}
+	go func() {
+		defer close(ls.done)
+		ls.set = q.selectSync(ctx, hints, ms)
+	}()
+	return ls
+}
+
+// selectSync asks the stores and reads their whole answer.
+func (q *querier) selectSync(ctx context.Context, hints *storage.SelectHints, ms []*labels.Matcher) storage.SeriesSet {
 	start := time.Now()
 	defer func() { q.metrics.selectDuration.Observe(time.Since(start).Seconds()) }()
 

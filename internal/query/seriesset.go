@@ -194,3 +194,30 @@ func (errSeriesSet) Next() bool                           { return false }
 func (errSeriesSet) At() storage.Series                   { return nil }
 func (s *errSeriesSet) Err() error                        { return s.err }
 func (s *errSeriesSet) Warnings() annotations.Annotations { return s.warnings }
+
+// lazySeriesSet is a SeriesSet being fetched in the background; every method
+// waits for the fetch to end.
+type lazySeriesSet struct {
+	done chan struct{}
+	set  storage.SeriesSet // set before done is closed
+}
+
+func (s *lazySeriesSet) Next() bool {
+	<-s.done
+	return s.set.Next()
+}
+
+func (s *lazySeriesSet) At() storage.Series {
+	<-s.done
+	return s.set.At()
+}
+
+func (s *lazySeriesSet) Err() error {
+	<-s.done
+	return s.set.Err()
+}
+
+func (s *lazySeriesSet) Warnings() annotations.Annotations {
+	<-s.done
+	return s.set.Warnings()
+}
