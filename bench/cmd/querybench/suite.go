@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/strata-io/strata/bench/datagen"
+	"github.com/strata-io/strata/test/e2e/e2eutil"
+)
+
+// dashboardSuite is what a Kubernetes service dashboard asks for. Each query
+// runs as a range query over the whole dataset and as an instant query at its end.
+var dashboardSuite = []string{
+	`sum by (namespace) (rate(http_requests_total[5m]))`,
+	`sum by (namespace, code) (increase(http_requests_total{code=~"5.."}[1h]))`,
+	`topk(5, sum by (pod) (rate(http_requests_total[5m])))`,
+	`histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))`,
+	`histogram_quantile(0.9, sum by (namespace, le) (rate(http_request_duration_seconds_bucket[5m])))`,
+	`avg_over_time(container_memory_working_set_bytes[10m])`,
+	`max by (namespace) (container_memory_working_set_bytes)`,
+	`count by (namespace) (container_threads)`,
+	`rate(process_cpu_seconds_total[5m])`,
+}
+
+// relTolerance is the largest relative difference between two values that
+// still counts as equal (summation order may differ).
+const relTolerance = 1e-9
+
+type bench struct {
+	prom, strata *e2eutil.Client
+	start, end   time.Time
+	step         time.Duration
+	rounds       int
+	timeout      time.Duration
+	drop         []string // labels Strata adds (external labels) removed before comparing
+	logger       *slog.Logger
+}
+
+// result is one (query, type) row of the table.
+type result struct {
+	query, kind    string // kind: "range" or "instant"
+	prom, strata   []time.Duration
+	series, points int
+	diff           string // empty when the answers are equal
+}
+
+func (r result) promMedian() time.Duration   { return median(r.prom) }
+func (r result) strataMedian() time.Duration { return median(r.strata) }
+
+// waitForData polls until the querier answers a probe query like Prometheus.
+func (b *bench) waitForData(ctx context.Context) error {
+	probe := url.Values{"query": {"count(container_threads)"}, "time": {e2eutil.FormatTime(b.end)}}
+	var last string
+	for {
+		want, _, errP := b.fetch(ctx, b.prom, "/api/v1/query", probe)
+		got, _, errS := b.fetch(ctx, b.strata, "/api/v1/query", probe)
+		if errP == nil && errS == nil {
+			if d := compare(want, got, b.drop); d == "" {
+				return nil
+			} else {
+				last = d
+			}
+		} else {
+			last = fmt.Sprintf("prometheus: %v, strata: %v", errP, errS)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("querier does not answer like Prometheus (last: %s): %w", last, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// run executes the suite rounds times, interleaving Prometheus and Strata
+// (alternating which goes first), and compares the answers of round one.
+func (b *bench) run(ctx context.Context, suite []string) ([]*result, error) {
+	var rows []*result
+	for _, q := range suite {
+		rows = append(rows, &result{query: q, kind: "range"}, &result{query: q, kind: "instant"})
+	}
+	var diffs int
+	for round := range b.rounds {
+		for _, r := range rows {
+			path, params := b.request(r)
+			first, second := b.prom, b.strata
+			if round%2 == 1 {
+				first, second = second, first
+			}
+			var ans [2]*e2eutil.QueryData
+			for _, c := range []*e2eutil.Client{first, second} {
+				d, took, err := b.fetch(ctx, c, path, params)
+				if err != nil {
+					return rows, fmt.Errorf("%s query %s against %s: %w", r.kind, r.query, c.BaseURL, err)
+				}
+				if c == b.prom {
+					r.prom = append(r.prom, took)
+					ans[0] = d
+				} else {
+					r.strata = append(r.strata, took)
+					ans[1] = d
+				}
+			}
+			if round == 0 {
+				r.series = len(ans[0].Result)
+				for _, s := range ans[0].Result {
+					r.points += max(len(s.Values), 1)
+				}
+				if r.diff = compare(ans[0], ans[1], b.drop); r.diff != "" {
+					diffs++
+					b.logger.Error("results differ", "query", r.query, "type", r.kind, "diff", r.diff)
+				}
+			}
+		}
+		b.logger.Info("round done", "round", round+1, "of", b.rounds)
+	}
+	if diffs > 0 {
+		return rows, fmt.Errorf("%d of %d queries answered differently through strata", diffs, len(rows))
+	}
+	return rows, nil
+}
+
+func (b *bench) request(r *result) (string, url.Values) {
+	if r.kind == "range" {
+		return "/api/v1/query_range", url.Values{
+			"query": {r.query},
+			"start": {e2eutil.FormatTime(b.start)},
+			"end":   {e2eutil.FormatTime(b.end)},
+			"step":  {strconv.FormatFloat(b.step.Seconds(), 'f', -1, 64)},
+		}
+	}
+	return "/api/v1/query", url.Values{"query": {r.query}, "time": {e2eutil.FormatTime(b.end)}}
+}
+
+// fetch times one request (until the body is read) and decodes it after.
+func (b *bench) fetch(ctx context.Context, c *e2eutil.Client, path string, params url.Values) (*e2eutil.QueryData, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.BaseURL+path+"?"+params.Encode(), nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	begin := time.Now()
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	took := time.Since(begin)
+	if err != nil {
+		return nil, took, fmt.Errorf("read body: %w", err)
+	}
+	var env e2eutil.Response
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, took, fmt.Errorf("HTTP %d, not API JSON: %.200s", resp.StatusCode, body)
+	}
+	env.HTTPStatus = resp.StatusCode
+	if err := env.Err(); err != nil {
+		return nil, took, err
+	}
+	var d e2eutil.QueryData
+	if err := json.Unmarshal(env.Data, &d); err != nil {
+		return nil, took, fmt.Errorf("decode data: %w", err)
+	}
+	return &d, took, nil
+}
+
+// compare returns "" when both answers hold the same series (after removing
+// the drop labels from got) with equal timestamps and values equal within
+// relTolerance, otherwise a short description of the first difference.
+func compare(want, got *e2eutil.QueryData, drop []string) string {
+	if want.ResultType != got.ResultType {
+		return fmt.Sprintf("result type %s vs %s", want.ResultType, got.ResultType)
+	}
+	index := func(d *e2eutil.QueryData, drop []string) map[string][]e2eutil.Point {
+		out := map[string][]e2eutil.Point{}
+		for _, s := range d.Result {
+			m := map[string]string{}
+			for k, v := range s.Metric {
+				if !slices.Contains(drop, k) {
+					m[k] = v
+				}
+			}
+			pts := s.Values
+			if s.Value != nil {
+				pts = []e2eutil.Point{*s.Value}
+			}
+			out[e2eutil.LabelsKey(m)] = pts
+		}
+		return out
+	}
+	w, g := index(want, nil), index(got, drop)
+	if len(w) != len(g) {
+		return fmt.Sprintf("%d series vs %d (first %d labels: %v)", len(w), len(g), min(3, len(g)), firstKeys(g, 3))
+	}
+	for k, wp := range w {
+		gp, ok := g[k]
+		if !ok {
+			return fmt.Sprintf("series %s missing (have e.g. %v)", k, firstKeys(g, 2))
+		}
+		if len(wp) != len(gp) {
+			return fmt.Sprintf("series %s: %d points vs %d", k, len(wp), len(gp))
+		}
+		for i := range wp {
+			if wp[i].T != gp[i].T {
+				return fmt.Sprintf("series %s point %d: time %d vs %d", k, i, wp[i].T, gp[i].T)
+			}
+			if !closeEnough(wp[i].Float(), gp[i].Float()) {
+				return fmt.Sprintf("series %s at %d: %s vs %s", k, wp[i].T, wp[i].V, gp[i].V)
+			}
+		}
+	}
+	return ""
+}
+
+func closeEnough(a, b float64) bool {
+	if a == b || (math.IsNaN(a) && math.IsNaN(b)) {
+		return true
+	}
+	return math.Abs(a-b) <= relTolerance*math.Max(math.Abs(a), math.Abs(b))
+}
+
+func firstKeys(m map[string][]e2eutil.Point, n int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys[:min(n, len(keys))]
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func printTable(w io.Writer, cfg config, st datagen.Stats, rows []*result) {
+	fmt.Fprintf(w, "\nquerybench: %d series (%d pods, %d namespaces), %d samples, %s at %s; range queries step %s; %d rounds; median latency\n\n",
+		st.Series, st.Pods, st.Namespaces, st.Samples, cfg.gen.Duration, cfg.gen.Interval, cfg.step, cfg.rounds)
+	width := len("query")
+	for _, r := range rows {
+		width = max(width, len(r.query))
+	}
+	line := func(query, kind, series, prom, strata, ratio, same string) {
+		fmt.Fprintf(w, "%-*s  %-7s  %6s  %11s  %11s  %6s  %s\n", width, query, kind, series, prom, strata, ratio, same)
+	}
+	line("query", "type", "series", "prometheus", "strata", "ratio", "same")
+	totals := map[string][2]time.Duration{}
+	for _, r := range rows {
+		if len(r.prom) == 0 || len(r.strata) == 0 {
+			continue
+		}
+		p, s := r.promMedian(), r.strataMedian()
+		same := "yes"
+		if r.diff != "" {
+			same = "NO"
+		}
+		line(r.query, r.kind, strconv.Itoa(r.series), ms(p), ms(s), fmt.Sprintf("%.2f", ratio(s, p)), same)
+		t := totals[r.kind]
+		totals[r.kind] = [2]time.Duration{t[0] + p, t[1] + s}
+	}
+	for _, kind := range []string{"range", "instant"} {
+		if t, ok := totals[kind]; ok {
+			line("TOTAL", kind, "", ms(t[0]), ms(t[1]), fmt.Sprintf("%.2f", ratio(t[1], t[0])), "")
+		}
+	}
+	fmt.Fprintln(w, "\nratio = strata / prometheus (above 1: slower through sidecar + querier)")
+}
+
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return math.NaN()
+	}
+	return float64(a) / float64(b)
+}
+
+func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 1, 64) + "ms" }

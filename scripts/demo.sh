@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# Strata demo: a global, deduplicated view over three Prometheus servers.
+#
+#   scripts/demo.sh           start everything, print example commands, wait for Ctrl-C
+#   scripts/demo.sh --check   start everything, wait until `up` through the querier shows
+#                             both clusters deduplicated, print it and exit 0 (CI proof)
+#
+# Runs on 127.0.0.1 only:
+#   Prometheus eu1 replica 0 and 1 (an HA pair) and us1 replica 0, scrape interval 1s,
+#   each scraping the Prometheus servers and sidecars of its cluster and the querier;
+#   one strata sidecar per Prometheus; one strata querier on 10901 (gRPC) / 10902 (HTTP)
+#   deduplicating on the `replica` label. Busy ports are replaced by free ones (printed).
+# Data and logs live in a temp dir that is removed on exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=$ROOT/.bin
+GO=${GO:-go}
+CHECK=0
+case "${1:-}" in
+  --check) CHECK=1 ;;
+  "") ;;
+  -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "usage: $0 [--check]" >&2; exit 2 ;;
+esac
+
+log() { printf '%s demo: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+log "building strata, prometheus and promtool into .bin/ (first build of prometheus takes minutes)"
+(cd "$ROOT" &&
+  "$GO" build -o "$BIN/strata" ./cmd/strata &&
+  "$GO" build -o "$BIN/" github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool)
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/strata-demo.XXXXXX")
+PIDS=()
+NAMES=()
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if ((${#PIDS[@]})); then
+    log "stopping ${#PIDS[@]} processes"
+    kill "${PIDS[@]}" 2>/dev/null || true
+    for _ in $(seq 50); do
+      kill -0 "${PIDS[@]}" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "${PIDS[@]}" 2>/dev/null || true
+    wait 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# pick_port VAR PREFERRED: sets VAR to PREFERRED, or the next port that is
+# neither listening on 127.0.0.1 nor already picked.
+TAKEN=" "
+pick_port() {
+  local p=$2
+  while [[ $TAKEN == *" $p "* ]] || (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do
+    p=$((p + 1))
+  done
+  TAKEN+="$p "
+  if [[ $p != "$2" ]]; then log "port $2 is busy, $1 uses $p"; fi
+  printf -v "$1" '%s' "$p"
+}
+
+# start NAME CMD...: runs CMD in the background with output in $WORK/NAME.log.
+start() {
+  local name=$1
+  shift
+  "$@" >"$WORK/$name.log" 2>&1 &
+  PIDS+=("$!")
+  NAMES+=("$name")
+}
+
+# wait_ready NAME URL: waits up to 60s for URL to answer 200.
+wait_ready() {
+  local name=$1 url=$2
+  for _ in $(seq 600); do
+    if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  log "$name is not ready at $url after 60s; its log:"
+  tail -n 40 "$WORK/$name.log" >&2
+  exit 1
+}
+
+REPLICAS=("eu1 0" "eu1 1" "us1 0")
+declare -A PROM SC_GRPC SC_HTTP
+pick_port Q_GRPC 10901
+pick_port Q_HTTP 10902
+i=0
+for r in "${REPLICAS[@]}"; do
+  pick_port "PROM[$r]" $((9090 + i))
+  pick_port "SC_GRPC[$r]" $((10911 + i))
+  pick_port "SC_HTTP[$r]" $((10921 + i))
+  i=$((i + 1))
+done
+
+# targets CLUSTER KIND: YAML list of the cluster's Prometheus (KIND=prom) or sidecar HTTP (KIND=sidecar) addresses.
+targets() {
+  local out="" r
+  for r in "${REPLICAS[@]}"; do
+    [[ ${r% *} == "$1" ]] || continue
+    if [[ $2 == prom ]]; then out+="\"127.0.0.1:${PROM[$r]}\", "; else out+="\"127.0.0.1:${SC_HTTP[$r]}\", "; fi
+  done
+  printf '[%s]' "${out%, }"
+}
+
+for r in "${REPLICAS[@]}"; do
+  cluster=${r% *} replica=${r#* }
+  name="prometheus-$cluster-$replica"
+  mkdir -p "$WORK/$name"
+  cat >"$WORK/$name/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+  external_labels:
+    cluster: "$cluster"
+    replica: "$replica"
+scrape_configs:
+  - job_name: prometheus
+    static_configs: [{targets: $(targets "$cluster" prom)}]
+  - job_name: sidecar
+    static_configs: [{targets: $(targets "$cluster" sidecar)}]
+  - job_name: query
+    static_configs: [{targets: ["127.0.0.1:$Q_HTTP"]}]
+EOF
+  start "$name" "$BIN/prometheus" \
+    --config.file="$WORK/$name/prometheus.yml" --storage.tsdb.path="$WORK/$name/data" \
+    --web.listen-address="127.0.0.1:${PROM[$r]}" \
+    --storage.tsdb.min-block-duration=2h --storage.tsdb.max-block-duration=2h --web.enable-lifecycle
+done
+for r in "${REPLICAS[@]}"; do
+  wait_ready "prometheus-${r% *}-${r#* }" "http://127.0.0.1:${PROM[$r]}/-/ready"
+done
+log "3 Prometheus servers ready"
+
+ENDPOINTS=()
+for r in "${REPLICAS[@]}"; do
+  name="sidecar-${r% *}-${r#* }"
+  start "$name" "$BIN/strata" sidecar --prometheus.url="http://127.0.0.1:${PROM[$r]}" \
+    --grpc-address="127.0.0.1:${SC_GRPC[$r]}" --http-address="127.0.0.1:${SC_HTTP[$r]}"
+  ENDPOINTS+=(--endpoint="127.0.0.1:${SC_GRPC[$r]}")
+done
+for r in "${REPLICAS[@]}"; do
+  wait_ready "sidecar-${r% *}-${r#* }" "http://127.0.0.1:${SC_HTTP[$r]}/-/ready"
+done
+log "3 sidecars ready"
+
+start querier "$BIN/strata" query "${ENDPOINTS[@]}" --query.replica-label=replica \
+  --grpc-address="127.0.0.1:$Q_GRPC" --http-address="127.0.0.1:$Q_HTTP"
+wait_ready querier "http://127.0.0.1:$Q_HTTP/-/ready"
+Q="http://127.0.0.1:$Q_HTTP"
+log "querier ready: HTTP $Q, gRPC 127.0.0.1:$Q_GRPC"
+
+if ((CHECK)); then
+  # eu1: 2 Prometheus + 2 sidecars + querier; us1: 1 + 1 + querier — once each, deduplicated.
+  want_eu1=5 want_us1=3
+  out=""
+  for _ in $(seq 180); do
+    out=$("$BIN/promtool" query instant "$Q" up 2>&1 || true)
+    eu1=$(grep -c 'cluster="eu1"' <<<"$out" || true)
+    us1=$(grep -c 'cluster="us1"' <<<"$out" || true)
+    if [[ $eu1 == "$want_eu1" && $us1 == "$want_us1" ]] && ! grep -q 'replica=' <<<"$out"; then
+      log "up through the querier, both clusters, deduplicated:"
+      printf '%s\n' "$out"
+      log "check passed"
+      exit 0
+    fi
+    sleep 0.5
+  done
+  log "check FAILED: want $want_eu1 eu1 and $want_us1 us1 series of up without a replica label; last answer:"
+  printf '%s\n' "$out" >&2
+  for n in "${NAMES[@]}"; do
+    echo "----- $n (last 20 lines) -----" >&2
+    tail -n 20 "$WORK/$n.log" >&2
+  done
+  exit 1
+fi
+
+cat <<EOF
+
+Strata demo is running (data and logs in $WORK).
+
+  open $Q
+
+Prometheus: eu1/0 http://127.0.0.1:${PROM[eu1 0]}  eu1/1 http://127.0.0.1:${PROM[eu1 1]}  us1/0 http://127.0.0.1:${PROM[us1 0]}
+Sidecars (gRPC): ${SC_GRPC[eu1 0]} ${SC_GRPC[eu1 1]} ${SC_GRPC[us1 0]}
+
+Try:
+  # deduplicated: one series per target; then both eu1 replicas
+  curl -s '$Q/api/v1/query?query=up'
+  curl -s '$Q/api/v1/query?query=up&dedup=false'
+  curl -s '$Q/api/v1/label/cluster/values'
+  curl -s '$Q/api/v1/stores'
+  $BIN/promtool query instant $Q 'sum by (cluster) (up)'
+  $BIN/promtool query range --start=\$(date -d -5min +%s) --end=\$(date +%s) --step=15s $Q 'up{cluster="eu1"}'
+  # lose one eu1 replica: deduplicated queries keep answering from the other
+  kill -9 \$(pgrep -f 'web.listen-address=127.0.0.1:${PROM[eu1 0]}')
+
+Press Ctrl-C to stop everything and remove $WORK.
+EOF
+
+# Wait for Ctrl-C; report if a process dies on its own.
+while true; do
+  for idx in "${!PIDS[@]}"; do
+    if ! kill -0 "${PIDS[$idx]}" 2>/dev/null; then
+      log "${NAMES[$idx]} exited; its log:"
+      tail -n 20 "$WORK/${NAMES[$idx]}.log" >&2
+      unset "PIDS[$idx]"
+    fi
+  done
+  sleep 1
+done
