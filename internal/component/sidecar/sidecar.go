@@ -38,8 +38,8 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		Default("http://localhost:9090").StringVar(&c.PrometheusURL)
 	cmd.Flag("prometheus.ready_timeout", "How long to wait at startup for Prometheus to answer; 0 waits forever.").
 		Default("10m").DurationVar(&c.ReadyTimeout)
-	cmd.Flag("prometheus.refresh-interval", "How often to re-read Prometheus' external labels and lowest timestamp.").
-		Default("30s").DurationVar(&c.RefreshInterval)
+	cmd.Flag("prometheus.refresh-interval", "How often to check Prometheus and re-read its external labels and lowest timestamp; readiness follows it.").
+		Default("5s").DurationVar(&c.RefreshInterval)
 }
 
 // Validate checks the configuration and says what to fix.

@@ -78,17 +78,32 @@ func (p *Proxy) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 
 // endpointRequest returns the request to send to c, and the replica labels
 // the proxy must strip itself (nil when c does it).
+//
+// Endpoints are asked for batch frames (endpointBatchSize series each): one
+// gRPC message per series costs more than the series itself for small ones.
+// Stores that do not batch answer one series per frame, which works as well.
 func endpointRequest(c store.Client, req *storepb.SeriesRequest) (*storepb.SeriesRequest, []string) {
-	if len(req.GetWithoutReplicaLabels()) == 0 || c.SupportsWithoutReplicaLabels() {
+	strip := len(req.GetWithoutReplicaLabels()) > 0 && !c.SupportsWithoutReplicaLabels()
+	if !strip && req.GetResponseBatchSize() > 0 {
 		return req, nil
 	}
 	r := proto.Clone(req).(*storepb.SeriesRequest)
+	if r.ResponseBatchSize <= 0 {
+		r.ResponseBatchSize = endpointBatchSize
+	}
+	if !strip {
+		return r, nil
+	}
 	r.WithoutReplicaLabels = nil
 	// Stripping changes the order, so the endpoint's first `limit` series
 	// are not necessarily the first ones after stripping.
 	r.Limit = 0
 	return r, req.GetWithoutReplicaLabels()
 }
+
+// endpointBatchSize is the number of series the proxy asks an endpoint to
+// put in one frame.
+const endpointBatchSize = 64
 
 // readEndpoint reads one endpoint's stream into out, closing out when done.
 // It returns when the stream ends or ctx is cancelled.
