@@ -21,6 +21,7 @@ import (
 	iquery "github.com/strata-io/strata/internal/query"
 	"github.com/strata-io/strata/internal/query/api"
 	"github.com/strata-io/strata/internal/query/api/ui"
+	"github.com/strata-io/strata/internal/query/parallel"
 	"github.com/strata-io/strata/internal/server"
 	"github.com/strata-io/strata/internal/store/proxy"
 	"github.com/strata-io/strata/pkg/infopb"
@@ -47,6 +48,7 @@ type Config struct {
 	MaxConcurrent             int
 	LookbackDelta             time.Duration
 	MaxSamples                int
+	RangeParallelism          int
 	PartialResponse           bool
 	DefaultEvaluationInterval time.Duration
 
@@ -83,6 +85,8 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("query.max-concurrent", "Maximum number of queries executing at once; the others wait.").Default("20").IntVar(&c.MaxConcurrent)
 	cmd.Flag("query.lookback-delta", "How far back to look for a sample of an instant vector.").Default("5m").DurationVar(&c.LookbackDelta)
 	cmd.Flag("query.max-samples", "Maximum number of samples a query may load into memory at once.").Default("50000000").IntVar(&c.MaxSamples)
+	cmd.Flag("query.range-parallelism", "Evaluate a long range query as up to this many shorter ones in parallel (0 = one per core, 1 = off).").
+		Default("0").IntVar(&c.RangeParallelism)
 	cmd.Flag("query.partial-response", "Answer with a warning when some endpoints fail (the partial_response parameter overrides it).").
 		Default("true").BoolVar(&c.PartialResponse)
 	cmd.Flag("query.default-evaluation-interval", "Step of subqueries that do not give one.").Default("1m").DurationVar(&c.DefaultEvaluationInterval)
@@ -154,7 +158,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 	px := proxy.New(proxy.Config{ResponseTimeout: responseTimeout}, set.Clients, logger, reg)
 	qc := iquery.NewQueryableCreator(storepb.ServerAsClient(px), logger, reg)
 
-	engine := newGatedEngine(promql.NewEngine(promql.EngineOpts{
+	engine := newGatedEngine(parallel.NewEngine(promql.NewEngine(promql.EngineOpts{
 		Logger:                   logger.With("subsystem", "engine"),
 		Reg:                      reg,
 		MaxSamples:               cfg.MaxSamples,
@@ -164,7 +168,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 		EnableNegativeOffset:     true,
 		EnablePerStepStats:       true,
 		NoStepSubqueryIntervalFn: func(int64) int64 { return cfg.DefaultEvaluationInterval.Milliseconds() },
-	}), cfg.MaxConcurrent)
+	}), parallel.Config{MaxShards: cfg.RangeParallelism}), cfg.MaxConcurrent)
 
 	md := metadata.NewFanout(set.MetadataClients, cfg.PartialResponse)
 	acfg := api.DefaultConfig()
