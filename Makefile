@@ -19,9 +19,12 @@ build:
 proto:
 	$(GO) build -o $(BIN)/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
 	$(GO) build -o $(BIN)/protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc
+	$(GO) build -o $(BIN)/protoc-gen-go-vtproto github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto
 	PATH=$(BIN):$$PATH protoc -I . \
 		--go_out=. --go_opt=module=github.com/strata-io/strata \
 		--go-grpc_out=. --go-grpc_opt=module=github.com/strata-io/strata \
+		--go-vtproto_out=. --go-vtproto_opt=module=github.com/strata-io/strata \
+		--go-vtproto_opt=features=marshal+unmarshal+size \
 		$(PROTO_SRC)
 
 # deps builds the real third-party servers the tests start: Prometheus and

@@ -250,7 +250,7 @@ func (s *Set) reconcile(want map[string]int) ([]*client, error) {
 		opts := append([]grpc.DialOption{
 			grpc.WithTransportCredentials(s.creds[g]),
 			// A series with many chunks can exceed gRPC's default 4 MiB.
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32), grpc.ForceCodecV2(storepb.Codec{})),
 		}, s.cfg.DialOptions...)
 		conn, err := grpc.NewClient(addr, opts...)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -127,7 +128,9 @@ func (q *querier) seriesRequest(hints *storage.SelectHints, ms []*labels.Matcher
 		req.QueryHints.Range = &storepb.Range{Millis: hints.Range}
 	}
 	if len(hints.Grouping) > 0 || hints.By {
-		req.QueryHints.Grouping = &storepb.Grouping{By: hints.By, Labels: hints.Grouping}
+		// A copy: the engine sorts hints.Grouping in place while the
+		// request is on its way.
+		req.QueryHints.Grouping = &storepb.Grouping{By: hints.By, Labels: slices.Clone(hints.Grouping)}
 	}
 	return req, nil
 }
@@ -140,24 +143,25 @@ func (q *querier) seriesRequest(hints *storage.SelectHints, ms []*labels.Matcher
 // calls Select for every selector of a query before it iterates any, so the
 // selectors of one query are fetched concurrently.
 func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
-	ls := &lazySeriesSet{done: make(chan struct{})}
-	go func() {
-		defer close(ls.done)
-		ls.set = q.selectSync(ctx, hints, ms)
-	}()
-	return ls
-}
-
-// selectSync asks the stores and reads their whole answer.
-func (q *querier) selectSync(ctx context.Context, hints *storage.SelectHints, ms []*labels.Matcher) storage.SeriesSet {
-	start := time.Now()
-	defer func() { q.metrics.selectDuration.Observe(time.Since(start).Seconds()) }()
-
+	// The request is built now: hints and matchers belong to the engine,
+	// which goes on using them while the stores answer.
 	req, err := q.seriesRequest(hints, ms)
 	if err != nil {
 		return storage.ErrSeriesSet(err)
 	}
 	isCounter := hints != nil && dedup.IsCounterFunc(hints.Func)
+	ls := &lazySeriesSet{done: make(chan struct{})}
+	go func() {
+		defer close(ls.done)
+		ls.set = q.selectSync(ctx, req, isCounter)
+	}()
+	return ls
+}
+
+// selectSync asks the stores and reads their whole answer.
+func (q *querier) selectSync(ctx context.Context, req *storepb.SeriesRequest, isCounter bool) storage.SeriesSet {
+	start := time.Now()
+	defer func() { q.metrics.selectDuration.Observe(time.Since(start).Seconds()) }()
 
 	ctx, cancel := context.WithCancel(store.WithStoreMatchers(ctx, q.opts.StoreMatchers))
 	defer cancel()

@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+
+	"github.com/strata-io/strata/pkg/storepb"
 )
 
 // GRPCConfig configures the gRPC server of a component.
@@ -43,6 +45,7 @@ const maxMsgSize = 256 << 20
 // Server() before Run.
 func NewGRPC(cfg GRPCConfig, logger *slog.Logger) (*GRPC, error) {
 	opts := []grpc.ServerOption{
+		grpc.ForceServerCodecV2(storepb.Codec{}),
 		grpc.MaxRecvMsgSize(maxMsgSize),
 		grpc.MaxSendMsgSize(maxMsgSize),
 	}
