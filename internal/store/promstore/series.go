@@ -160,6 +160,20 @@ func (b *labelsBuilder) fromProm(in []prompb.Label) labels.Labels {
 	return b.finish()
 }
 
+// fromRaw builds the labels of a series decoded from a remote-read frame.
+func (b *labelsBuilder) fromRaw(s *rawSeries) (labels.Labels, error) {
+	b.sb.Reset()
+	err := s.rangeLabels(func(name, value string) {
+		if !b.ext.Has(name) && b.keep(name) {
+			b.sb.Add(name, value) // copied by Labels() below
+		}
+	})
+	if err != nil {
+		return labels.EmptyLabels(), err
+	}
+	return b.finish(), nil
+}
+
 func (b *labelsBuilder) fromMap(in map[string]string) labels.Labels {
 	b.sb.Reset()
 	for n, v := range in {
@@ -259,13 +273,14 @@ func (s *Store) remoteRead(ctx context.Context, req *storepb.SeriesRequest, ms [
 // those are joined.
 func (s *Store) readFrames(ctx context.Context, r *remote.ChunkedReader, req *storepb.SeriesRequest, b *labelsBuilder) ([]outSeries, error) {
 	var (
-		out     []outSeries
-		prevRaw []prompb.Label // Prometheus' labels of the last series in out
-		limit   = req.GetLimit()
+		out   []outSeries
+		prev  rawSeries // Prometheus' encoding of the last series in out
+		limit = req.GetLimit()
+		raws  []rawSeries
 	)
 	for {
-		var frame prompb.ChunkedReadResponse
-		if err := r.NextProto(&frame); err != nil {
+		data, err := r.Next()
+		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return out, nil
 			}
@@ -274,17 +289,29 @@ func (s *Store) readFrames(ctx context.Context, r *remote.ChunkedReader, req *st
 			}
 			return nil, status.Errorf(codes.Unavailable, "prometheus at %s: read remote read answer: %v", s.cfg.URL, err)
 		}
-		for _, cs := range frame.ChunkedSeries {
-			if len(out) == 0 || !promLabelsEqual(prevRaw, cs.Labels) {
+		// The reader reuses its buffer: keep one copy per frame, which the
+		// labels and chunks below point into.
+		frame := bytes.Clone(data)
+		raws, err = decodeFrame(frame, raws[:0])
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "prometheus at %s: decode remote read frame: %v", s.cfg.URL, err)
+		}
+		for i := range raws {
+			cs := &raws[i]
+			if len(out) == 0 || !sameLabels(&prev, cs) {
 				if limit > 0 && int64(len(out)) >= limit {
 					return out, nil
 				}
-				out = append(out, outSeries{lset: b.fromProm(cs.Labels)})
-				prevRaw = cs.Labels
+				lset, err := b.fromRaw(cs)
+				if err != nil {
+					return nil, status.Errorf(codes.Internal, "prometheus at %s: decode series labels: %v", s.cfg.URL, err)
+				}
+				out = append(out, outSeries{lset: lset})
+				prev = *cs
 			}
 			last := &out[len(out)-1]
-			for i := range cs.Chunks {
-				chks, err := convertChunk(&cs.Chunks[i], req.GetMinTime(), req.GetMaxTime())
+			for j := range cs.chunks {
+				chks, err := convertChunk(&cs.chunks[j], req.GetMinTime(), req.GetMaxTime())
 				if err != nil {
 					return nil, status.Errorf(codes.Internal, "prometheus at %s: series %s: %v", s.cfg.URL, last.lset, err)
 				}
@@ -310,18 +337,6 @@ func cmpChunk(a, b *storepb.AggrChunk) int {
 		return 1
 	}
 	return 0
-}
-
-func promLabelsEqual(a, b []prompb.Label) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Name != b[i].Name || a[i].Value != b[i].Value {
-			return false
-		}
-	}
-	return true
 }
 
 // convertChunk maps a remote-read chunk to StoreAPI chunks. Chunks outside
