@@ -25,7 +25,13 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
+// devVersion names a build made without the Makefile's version flags.
+const devVersion = "0.1.0-dev"
+
 func run(args []string) int {
+	if version.Version == "" {
+		version.Version = devVersion // set by -ldflags in `make build`
+	}
 	app := kingpin.New("strata", "Global, highly available, long-term Prometheus: one query view over many Prometheus servers.")
 	app.Version(version.Print("strata"))
 	app.HelpFlag.Short('h')
