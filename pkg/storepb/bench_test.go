@@ -70,3 +70,34 @@ func TestSeriesResponseRoundTrip(t *testing.T) {
 	require.True(t, proto.Equal(r, &got))
 	require.Len(t, got.GetSeries().GetChunks(), 100)
 }
+
+// BenchmarkSeriesResponseCodec measures the gRPC codec the servers and
+// clients use (vtprotobuf), next to the reflection-based benchmarks above.
+func BenchmarkSeriesResponseCodec(b *testing.B) {
+	r := seriesResponse(b)
+	c := storepb.Codec{}
+	b.Run("marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			out, err := c.Marshal(r)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(out.Len()))
+			out.Free()
+		}
+	})
+	b.Run("unmarshal", func(b *testing.B) {
+		out, err := c.Marshal(r)
+		require.NoError(b, err)
+		data := out.Materialize()
+		b.SetBytes(int64(len(data)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var got storepb.SeriesResponse
+			if err := got.UnmarshalVT(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
