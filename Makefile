@@ -28,9 +28,12 @@ proto:
 		$(PROTO_SRC)
 
 # deps builds the real third-party servers the tests start: Prometheus and
-# promtool from the Prometheus module in go.mod (cached by go build).
+# promtool from the Prometheus module in go.mod (cached by go build), and the
+# object-storage servers and memcached (scripts/install-test-deps.sh: versitygw
+# for S3, fake-gcs-server for GCS, Azurite for Azure; idempotent).
 deps: build
 	$(GO) build -o $(BIN)/ github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool
+	./scripts/install-test-deps.sh
 
 # test is the one test command (README, CI): vet, unit tests with the race
 # detector, then end-to-end tests against real processes on loopback.

@@ -1,5 +1,6 @@
 // Package sidecar assembles `strata sidecar`: a StoreAPI server in front of
-// one Prometheus (remote read), with probes and metrics.
+// one Prometheus (remote read), with probes and metrics, and, when a bucket
+// is configured, the shipper that uploads Prometheus' finished blocks.
 package sidecar
 
 import (
@@ -29,6 +30,7 @@ type Config struct {
 	PrometheusURL   string
 	ReadyTimeout    time.Duration
 	RefreshInterval time.Duration
+	Shipper         ShipperConfig
 }
 
 // RegisterFlags adds the sidecar's flags to cmd.
@@ -40,6 +42,7 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		Default("10m").DurationVar(&c.ReadyTimeout)
 	cmd.Flag("prometheus.refresh-interval", "How often to check Prometheus and re-read its external labels and lowest timestamp; readiness follows it.").
 		Default("5s").DurationVar(&c.RefreshInterval)
+	c.Shipper.RegisterFlags(cmd)
 }
 
 // Validate checks the configuration and says what to fix.
@@ -48,7 +51,7 @@ func (c *Config) Validate() error {
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return fmt.Errorf("--prometheus.url=%q is not a URL like http://localhost:9090", c.PrometheusURL)
 	}
-	return nil
+	return c.Shipper.Validate()
 }
 
 // Run runs the sidecar until ctx is done or a server fails.
@@ -70,6 +73,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 		return err
 	}
 	logger.Info("prometheus reachable", "url", cfg.PrometheusURL, "external_labels", ps.ExternalLabels().String())
+	sh, closeBucket, err := setupShipper(ctx, cfg.Shipper, u, ps.ExternalLabels, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer closeBucket()
 
 	grpcSrv, err := server.NewGRPC(cfg.Server.GRPC, logger)
 	if err != nil {
@@ -89,6 +97,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 	runutil.Add(&g, ctx, ps.Run)
 	runutil.Add(&g, ctx, grpcSrv.Run)
 	runutil.Add(&g, ctx, httpSrv.Run)
+	if sh != nil {
+		runutil.Add(&g, ctx, func(ctx context.Context) error { return sh.Run(ctx, cfg.Shipper.Interval) })
+	}
 	return g.Run()
 }
 
