@@ -18,6 +18,7 @@ import (
 
 	"github.com/strata-io/strata/internal/component/query"
 	"github.com/strata-io/strata/internal/component/sidecar"
+	"github.com/strata-io/strata/internal/component/store"
 	"github.com/strata-io/strata/internal/logging"
 )
 
@@ -41,6 +42,8 @@ func run(args []string) int {
 
 	var sidecarCfg sidecar.Config
 	sidecarCfg.RegisterFlags(app.Command("sidecar", "Serve a Prometheus over the StoreAPI, next to it."))
+	var storeCfg store.Config
+	storeCfg.RegisterFlags(app.Command("store", "Serve the blocks of a bucket over the StoreAPI (store gateway)."))
 	var queryCfg query.Config
 	queryCfg.RegisterFlags(app.Command("query", "Query many StoreAPI endpoints as one Prometheus, with replica deduplication."))
 
@@ -71,6 +74,8 @@ func run(args []string) int {
 		err = sidecar.Run(ctx, sidecarCfg, logger, reg)
 	case "query":
 		err = query.Run(ctx, queryCfg, logger, reg)
+	case "store":
+		err = store.Run(ctx, storeCfg, logger, reg)
 	default:
 		err = fmt.Errorf("unknown command %q", cmd)
 	}

@@ -1,0 +1,290 @@
+package bucketstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/tsdb/chunks"
+	"github.com/prometheus/prometheus/tsdb/index"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/strata-io/strata/pkg/storepb"
+)
+
+// seriesWindow is how many series have their chunks fetched together: the
+// chunk reads of one window are merged per block (see planChunkReads), and
+// at most one window of chunk data is held in memory.
+const seriesWindow = 1024
+
+// blockSeries is one series of one block selected by a request.
+type blockSeries struct {
+	lset labels.Labels // final: external labels set, without labels removed
+	b    *block
+	chks []chunks.Meta // those overlapping the request's range
+}
+
+// Series implements storepb.StoreServer. It streams the series of the
+// blocks overlapping [min_time, max_time] (ms, inclusive) whose external
+// labels do not contradict the matchers, sorted by their final label set
+// (external labels set, without_replica_labels removed). Series with equal
+// final label sets (the same series in several blocks of a stream, or
+// replicas once stripped) are sent as one series with all their chunks,
+// sorted by min time. Only chunks overlapping the range are sent.
+//
+// A block that cannot be read fails the call under the ABORT strategy and
+// yields a warning frame under WARN.
+func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServer[storepb.SeriesResponse]) error {
+	ctx := srv.Context()
+	mint, maxt := req.GetMinTime(), req.GetMaxTime()
+	ms, err := storepb.MatchersFromProto(req.GetMatchers())
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "series request matchers: %v", err)
+	}
+	if mint > maxt {
+		return nil
+	}
+	blocks, err := s.acquire(func(b *block) bool { return b.overlaps(mint, maxt) })
+	if err != nil {
+		return status.Error(codes.Unavailable, err.Error())
+	}
+	defer releaseAll(blocks)
+
+	abort := storepb.PartialResponseDisabled(req.GetPartialResponseDisabled(), req.GetPartialResponseStrategy())
+	var (
+		all   []blockSeries
+		warns []string
+	)
+	// fail handles an error reading a block: the call's error under ABORT,
+	// a warning under WARN.
+	fail := func(b *block, err error) error {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return status.FromContextError(ctxErr).Err()
+		}
+		err = fmt.Errorf("block %s: %w", b.meta.ULID, err)
+		s.logger.Warn("read block", "block", b.meta.ULID, "err", err)
+		if abort {
+			return status.Error(codes.Internal, err.Error())
+		}
+		warns = append(warns, err.Error())
+		return nil
+	}
+	for _, b := range blocks {
+		bs, err := b.selectSeries(ctx, ms, mint, maxt, req.GetWithoutReplicaLabels())
+		if err != nil {
+			if err := fail(b, err); err != nil {
+				return err
+			}
+			continue
+		}
+		all = append(all, bs...)
+	}
+	// Stable: blocks were visited by min time, so equal series keep their
+	// chunks in time order.
+	slices.SortStableFunc(all, func(a, b blockSeries) int { return labels.Compare(a.lset, b.lset) })
+
+	// groups[i] = [start, end) of all with equal label sets.
+	var groups [][2]int
+	for i := 0; i < len(all); {
+		j := i + 1
+		for j < len(all) && labels.Equal(all[i].lset, all[j].lset) {
+			j++
+		}
+		groups = append(groups, [2]int{i, j})
+		i = j
+	}
+	if l := req.GetLimit(); l > 0 && int64(len(groups)) > l {
+		groups = groups[:l]
+	}
+
+	w := &seriesSender{srv: srv, batch: int(max(req.GetResponseBatchSize(), 0))}
+	for len(groups) > 0 {
+		n := 0
+		k := 0
+		for k < len(groups) && (k == 0 || n < seriesWindow) {
+			n += groups[k][1] - groups[k][0]
+			k++
+		}
+		win := groups[:k]
+		groups = groups[k:]
+		loaded := map[*block]map[chunks.ChunkRef]rawChunk{}
+		if !req.GetSkipChunks() {
+			refs := map[*block][]chunks.ChunkRef{}
+			for _, g := range win {
+				for _, e := range all[g[0]:g[1]] {
+					for _, c := range e.chks {
+						refs[e.b] = append(refs[e.b], c.Ref)
+					}
+				}
+			}
+			for _, b := range blocks {
+				if len(refs[b]) == 0 {
+					continue
+				}
+				cs, err := b.loadChunks(ctx, refs[b])
+				if err != nil {
+					if err := fail(b, err); err != nil {
+						return err
+					}
+					continue
+				}
+				loaded[b] = cs
+			}
+		}
+		for _, g := range win {
+			out := &storepb.Series{Labels: storepb.LabelsToProto(all[g[0]].lset)}
+			if !req.GetSkipChunks() {
+				for _, e := range all[g[0]:g[1]] {
+					cs, ok := loaded[e.b]
+					if !ok {
+						continue // block failed, warned above
+					}
+					for _, m := range e.chks {
+						wcs, err := wireChunks(cs[m.Ref], m.MinTime, m.MaxTime)
+						if err != nil {
+							return status.Errorf(codes.Internal, "block %s, series %s: %v", e.b.meta.ULID, e.lset, err)
+						}
+						for _, c := range wcs {
+							if c.GetMaxTime() >= mint && c.GetMinTime() <= maxt {
+								out.Chunks = append(out.Chunks, c)
+							}
+						}
+					}
+				}
+				if len(out.Chunks) == 0 {
+					continue
+				}
+				slices.SortStableFunc(out.Chunks, func(a, b *storepb.AggrChunk) int { return cmpInt64(a.GetMinTime(), b.GetMinTime()) })
+			}
+			if err := w.send(out); err != nil {
+				return toStatus(err)
+			}
+		}
+	}
+	if err := w.flush(); err != nil {
+		return toStatus(err)
+	}
+	for _, warn := range warns {
+		if err := srv.Send(&storepb.SeriesResponse{Result: &storepb.SeriesResponse_Warning{Warning: warn}}); err != nil {
+			return toStatus(err)
+		}
+	}
+	return nil
+}
+
+// postings returns the postings of the series of the block matching ms
+// (matchers on external label names already removed); no matcher selects
+// every series.
+func (b *block) postings(ctx context.Context, ms []*labels.Matcher) (p index.Postings, err error) {
+	if len(ms) == 0 {
+		// `""=""` selects every series (the all-postings key).
+		ms = []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, "", "")}
+	}
+	err = guard(func() (err error) {
+		p, err = tsdb.PostingsForMatchers(ctx, b.ir, ms...)
+		return err
+	})
+	return p, err
+}
+
+// selectSeries returns the series of the block matching ms with at least
+// one chunk overlapping [mint, maxt], with their final labels.
+func (b *block) selectSeries(ctx context.Context, ms []*labels.Matcher, mint, maxt int64, without []string) ([]blockSeries, error) {
+	rest, ok := b.splitMatchers(ms)
+	if !ok {
+		return nil, nil
+	}
+	p, err := b.postings(ctx, rest)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		out     []blockSeries
+		sb      labels.ScratchBuilder
+		lb      = labels.NewBuilder(labels.EmptyLabels())
+		metas   []chunks.Meta
+		stripFn = b.finalLabels(lb, without)
+	)
+	err = guard(func() error {
+		for p.Next() {
+			if err := b.ir.Series(p.At(), &sb, &metas); err != nil {
+				return fmt.Errorf("read series %d: %w", p.At(), err)
+			}
+			var keep []chunks.Meta
+			for _, m := range metas {
+				if m.MaxTime >= mint && m.MinTime <= maxt {
+					keep = append(keep, m)
+				}
+			}
+			if len(keep) == 0 {
+				continue
+			}
+			out = append(out, blockSeries{lset: stripFn(sb.Labels()), b: b, chks: keep})
+		}
+		return p.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, ctx.Err()
+}
+
+// finalLabels returns a function that sets the block's external labels on a
+// series' labels (they win over a series label of the same name) and
+// removes the without labels.
+func (b *block) finalLabels(lb *labels.Builder, without []string) func(labels.Labels) labels.Labels {
+	return func(lset labels.Labels) labels.Labels {
+		if b.ext.IsEmpty() && len(without) == 0 {
+			return lset
+		}
+		lb.Reset(lset)
+		b.ext.Range(func(l labels.Label) { lb.Set(l.Name, l.Value) })
+		lb.Del(without...)
+		return lb.Labels()
+	}
+}
+
+// toStatus turns err into a gRPC status error, keeping the meaning of
+// context errors and of errors that carry a status.
+func toStatus(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return status.FromContextError(err).Err()
+	}
+	if st, ok := status.FromError(err); ok {
+		return st.Err()
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+// seriesSender sends series one per frame, or in batch frames of up to
+// batch series when batch > 0.
+type seriesSender struct {
+	srv     grpc.ServerStreamingServer[storepb.SeriesResponse]
+	batch   int
+	pending []*storepb.Series
+}
+
+func (w *seriesSender) send(s *storepb.Series) error {
+	if w.batch == 0 {
+		return w.srv.Send(&storepb.SeriesResponse{Result: &storepb.SeriesResponse_Series{Series: s}})
+	}
+	w.pending = append(w.pending, s)
+	if len(w.pending) < w.batch {
+		return nil
+	}
+	return w.flush()
+}
+
+func (w *seriesSender) flush() error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	b := &storepb.SeriesBatch{Series: w.pending}
+	w.pending = nil
+	return w.srv.Send(&storepb.SeriesResponse{Result: &storepb.SeriesResponse_Batch{Batch: b}})
+}

@@ -1,0 +1,185 @@
+package bucketstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/strata-io/strata/pkg/metadata"
+)
+
+// SyncBlocks brings the set of served blocks in line with the bucket: it
+// lists the block directories, reads the meta.json of each (concurrently,
+// BlockSyncConcurrency at a time), and serves the raw blocks overlapping
+// [MinTime, MaxTime] that are not marked for deletion for longer than
+// IgnoreDeletionMarksDelay. Directories without meta.json (partial uploads)
+// are ignored. New blocks are opened; blocks gone from the list are closed
+// (after the calls reading them return). A block whose index cannot be
+// opened is logged, counted and skipped; the others are served. It is
+// tried again at the next sync, so that a transient bucket error does not
+// hide a block until a restart.
+//
+// It returns an error, and keeps the current blocks, when the bucket cannot
+// be listed. A meta.json that cannot be read keeps its block as it is.
+func (s *Store) SyncBlocks(ctx context.Context) error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	start := time.Now()
+	s.m.syncs.Inc()
+
+	var ids []ulid.ULID
+	if err := s.bkt.Iter(ctx, "", func(name string) error {
+		if id, ok := isDirName(name); ok {
+			ids = append(ids, id)
+		}
+		return nil
+	}); err != nil {
+		s.m.syncFailures.Inc()
+		return fmt.Errorf("list blocks in the bucket: %w", err)
+	}
+
+	s.mu.RLock()
+	loaded := make(map[ulid.ULID]*block, len(s.blocks))
+	for id, b := range s.blocks {
+		loaded[id] = b
+	}
+	s.mu.RUnlock()
+
+	var (
+		mu      sync.Mutex
+		results = map[ulid.ULID]syncResult{}
+	)
+	s.forEach(ids, func(id ulid.ULID) {
+		r := s.syncOne(ctx, id, loaded[id])
+		mu.Lock()
+		results[id] = r
+		mu.Unlock()
+	})
+
+	// Open new blocks concurrently.
+	var toOpen []ulid.ULID
+	for id, r := range results {
+		if r.keep && loaded[id] == nil {
+			toOpen = append(toOpen, id)
+		}
+	}
+	opened := map[ulid.ULID]*block{}
+	s.forEach(toOpen, func(id ulid.ULID) {
+		b, err := openBlock(s.ctx, s.bkt, results[id].meta)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			s.logger.Error("block not served: its index cannot be read", "block", id, "err", err)
+			s.m.blockLoadFails.Inc()
+			return
+		}
+		s.m.blockLoads.Inc()
+		s.logger.Debug("block loaded", "block", id, "index_gets", b.indexGets())
+		opened[id] = b
+	})
+
+	s.mu.Lock()
+	var drop []*block
+	for id, b := range s.blocks {
+		if r, ok := results[id]; !ok || !r.keep {
+			drop = append(drop, b)
+			delete(s.blocks, id)
+		}
+	}
+	for id, b := range opened {
+		s.blocks[id] = b
+	}
+	s.ready = true
+	s.m.blocksLoaded.Set(float64(len(s.blocks)))
+	s.mu.Unlock()
+
+	var errs []error
+	for _, b := range drop {
+		s.logger.Info("block dropped", "block", b.meta.ULID)
+		s.m.blockDrops.Inc()
+		errs = append(errs, b.close())
+	}
+	s.m.lastSyncDuration.Set(time.Since(start).Seconds())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("release dropped blocks: %w", err)
+	}
+	return nil
+}
+
+// syncResult says whether to serve a listed block and, when keep is set,
+// its meta.json.
+type syncResult struct {
+	keep bool
+	meta *metadata.Meta
+}
+
+// syncOne decides about one listed block. loaded is the block when it is
+// served now: its meta.json, which never changes, is not read again, only
+// checked for existence (deleting a block removes meta.json first); on a
+// transient error the block stays as it is.
+func (s *Store) syncOne(ctx context.Context, id ulid.ULID, loaded *block) syncResult {
+	var meta *metadata.Meta
+	if loaded != nil {
+		name := path.Join(id.String(), metadata.MetaFilename)
+		ok, err := s.bkt.Exists(ctx, name)
+		if err != nil {
+			s.logger.Warn("check meta.json", "block", id, "err", err)
+			return syncResult{keep: true}
+		}
+		if !ok {
+			return syncResult{}
+		}
+		meta = loaded.meta
+	} else {
+		var err error
+		meta, err = metadata.ReadFromBucket(ctx, s.bkt, id)
+		if errors.Is(err, metadata.ErrMetaNotFound) {
+			s.logger.Debug("block ignored: no meta.json (partial upload)", "block", id)
+			return syncResult{}
+		}
+		if err != nil {
+			s.logger.Warn("read meta.json", "block", id, "err", err)
+			return syncResult{}
+		}
+	}
+	if r := meta.Thanos.Downsample.Resolution; r != metadata.ResolutionRaw {
+		s.logger.Debug("block ignored: downsampled blocks are not served yet", "block", id, "resolution", r)
+		return syncResult{}
+	}
+	if meta.MaxTime <= s.cfg.MinTime || meta.MinTime > s.cfg.MaxTime {
+		return syncResult{}
+	}
+	var mark metadata.DeletionMark
+	switch err := metadata.ReadMarker(ctx, s.bkt, id, &mark); {
+	case errors.Is(err, metadata.ErrMarkerNotFound):
+	case err != nil:
+		s.logger.Warn("read deletion mark", "block", id, "err", err)
+	case time.Since(time.Unix(mark.DeletionTime, 0)) > s.cfg.IgnoreDeletionMarksDelay:
+		s.logger.Debug("block ignored: marked for deletion", "block", id)
+		return syncResult{}
+	}
+	return syncResult{keep: true, meta: meta}
+}
+
+// forEach calls f for every id, BlockSyncConcurrency at a time.
+func (s *Store) forEach(ids []ulid.ULID, f func(ulid.ULID)) {
+	ch := make(chan ulid.ULID)
+	var wg sync.WaitGroup
+	for range min(s.cfg.BlockSyncConcurrency, len(ids)) {
+		wg.Go(func() {
+			for id := range ch {
+				f(id)
+			}
+		})
+	}
+	for _, id := range ids {
+		ch <- id
+	}
+	close(ch)
+	wg.Wait()
+}
