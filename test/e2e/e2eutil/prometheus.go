@@ -1,6 +1,7 @@
 package e2eutil
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -71,6 +72,11 @@ type Prometheus struct {
 	Retain     string   // --storage.tsdb.retention.time; "" for Prometheus' default
 	Extra      []string // more flags
 	Process    *Process
+
+	// MinBlockDuration is --storage.tsdb.min-block-duration; "" means 2h.
+	MinBlockDuration string
+	// MaxBlockDuration is --storage.tsdb.max-block-duration; "" means 2h.
+	MaxBlockDuration string
 }
 
 // URL is the base URL of the web API.
@@ -101,8 +107,8 @@ func (p *Prometheus) writeConfig() error {
 }
 
 // Spec writes the config file and returns the process spec. Blocks are 2h
-// both ways (a sidecar needs equal min and max block durations) and the
-// lifecycle API is on, for Reload.
+// both ways unless set otherwise (a shipping sidecar needs equal min and
+// max block durations) and the lifecycle API is on, for Reload.
 func (p *Prometheus) Spec() (Spec, error) {
 	if err := os.MkdirAll(p.Dir, 0o755); err != nil {
 		return Spec{}, fmt.Errorf("create dir of %s: %w", p.Name, err)
@@ -114,8 +120,8 @@ func (p *Prometheus) Spec() (Spec, error) {
 		"--config.file=" + p.ConfigPath(),
 		"--storage.tsdb.path=" + p.DataDir(),
 		"--web.listen-address=" + p.Addr,
-		"--storage.tsdb.min-block-duration=2h",
-		"--storage.tsdb.max-block-duration=2h",
+		"--storage.tsdb.min-block-duration=" + cmp.Or(p.MinBlockDuration, "2h"),
+		"--storage.tsdb.max-block-duration=" + cmp.Or(p.MaxBlockDuration, "2h"),
 		"--web.enable-lifecycle",
 	}
 	if p.Retain != "" {
