@@ -57,5 +57,9 @@ demo: deps
 bench: deps
 	$(GO) run ./bench/cmd/querybench
 
+# bench-store runs the store-gateway macro benchmark (store + querier vs Prometheus on the same blocks).
+bench-store: deps
+	$(GO) run ./bench/cmd/storebench
+
 clean:
 	rm -rf $(BIN)

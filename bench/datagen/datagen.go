@@ -21,9 +21,11 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"strconv"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
@@ -76,9 +78,34 @@ type Stats struct {
 	MinTime, MaxTime                 int64
 }
 
+// Block describes one block Generate wrote, as passed to a BlockFunc.
+type Block struct {
+	// ID is the block's ULID; Dir is its directory (<dir>/<ID>).
+	ID  ulid.ULID
+	Dir string
+	// Index is the 1-based position of the block in the run; Total is the
+	// number of blocks the run writes.
+	Index, Total int
+	// Series is the number of series in the block, Samples its samples.
+	Series  int
+	Samples int64
+	// MinTime and MaxTime are the block's meta.json range in ms (MaxTime exclusive).
+	MinTime, MaxTime int64
+}
+
+// BlockFunc is called by GenerateBlocks after each block is written, in time
+// order, on the caller's goroutine. An error stops the generation and is
+// returned. It may move or delete the block directory.
+type BlockFunc func(ctx context.Context, b Block) error
+
 // Generate writes the dataset into dir (a TSDB data directory, created if
 // missing). It must not already hold blocks overlapping the range.
 func Generate(ctx context.Context, dir string, cfg Config, logger *slog.Logger) (Stats, error) {
+	return GenerateBlocks(ctx, dir, cfg, logger, nil)
+}
+
+// GenerateBlocks is Generate calling fn (when not nil) after each block.
+func GenerateBlocks(ctx context.Context, dir string, cfg Config, logger *slog.Logger, fn BlockFunc) (Stats, error) {
 	if err := cfg.Validate(); err != nil {
 		return Stats{}, err
 	}
@@ -102,9 +129,10 @@ func Generate(ctx context.Context, dir string, cfg Config, logger *slog.Logger) 
 		if err != nil {
 			return st, fmt.Errorf("create block writer: %w", err)
 		}
+		var id ulid.ULID
 		n, minT, maxT, err := writeWindow(ctx, bw, pods, w, w+block, interval)
 		if err == nil {
-			_, err = bw.Flush(ctx)
+			id, err = bw.Flush(ctx)
 		}
 		if cerr := bw.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("close block writer: %w", cerr)
@@ -116,6 +144,15 @@ func Generate(ctx context.Context, dir string, cfg Config, logger *slog.Logger) 
 		st.Samples += n
 		st.MinTime = min(st.MinTime, minT)
 		st.MaxTime = max(st.MaxTime, maxT)
+		if fn != nil {
+			b := Block{
+				ID: id, Dir: filepath.Join(dir, id.String()), Index: st.Blocks, Total: nBlocks,
+				Series: st.Series, Samples: n, MinTime: minT, MaxTime: maxT + 1,
+			}
+			if err := fn(ctx, b); err != nil {
+				return st, err
+			}
+		}
 	}
 	return st, nil
 }

@@ -2,6 +2,7 @@ package datagen
 
 import (
 	"context"
+	"errors"
 	"math"
 	"strconv"
 	"testing"
@@ -12,6 +13,8 @@ import (
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/strata-io/strata/pkg/metadata"
 )
 
 func TestMain(m *testing.M) {
@@ -93,4 +96,41 @@ func TestGenerateIsReadableByPrometheusTSDB(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestGenerateBlocksReportsEachBlock checks that the callback sees every
+// block in time order, with the directory and range of its meta.json.
+func TestGenerateBlocksReportsEachBlock(t *testing.T) {
+	dir := t.TempDir()
+	end := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	cfg := Config{Series: 30, End: end, Duration: 5 * time.Hour, Interval: 10 * time.Minute, Seed: 3}
+	var got []Block
+	st, err := GenerateBlocks(context.Background(), dir, cfg, nil, func(_ context.Context, b Block) error {
+		meta, err := metadata.ReadFromDir(b.Dir)
+		require.NoError(t, err)
+		require.Equal(t, b.ID, meta.ULID)
+		require.Equal(t, meta.MinTime, b.MinTime)
+		require.Equal(t, meta.MaxTime, b.MaxTime)
+		require.Equal(t, uint64(b.Samples), meta.Stats.NumSamples)
+		require.Equal(t, uint64(b.Series), meta.Stats.NumSeries)
+		got = append(got, b)
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 3, st.Blocks)
+	require.Len(t, got, 3)
+	for i, b := range got {
+		require.Equal(t, i+1, b.Index)
+		require.Equal(t, 3, b.Total)
+		require.Equal(t, 54, b.Series)
+		if i > 0 {
+			require.GreaterOrEqual(t, b.MinTime, got[i-1].MaxTime)
+		}
+	}
+
+	// An error from the callback stops the run.
+	stop := errors.New("stop")
+	st, err = GenerateBlocks(context.Background(), t.TempDir(), cfg, nil, func(context.Context, Block) error { return stop })
+	require.ErrorIs(t, err, stop)
+	require.Equal(t, 1, st.Blocks)
 }

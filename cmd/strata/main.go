@@ -19,6 +19,7 @@ import (
 	"github.com/strata-io/strata/internal/component/query"
 	"github.com/strata-io/strata/internal/component/sidecar"
 	"github.com/strata-io/strata/internal/component/store"
+	"github.com/strata-io/strata/internal/component/tools"
 	"github.com/strata-io/strata/internal/logging"
 )
 
@@ -46,6 +47,8 @@ func run(args []string) int {
 	storeCfg.RegisterFlags(app.Command("store", "Serve the blocks of a bucket over the StoreAPI (store gateway)."))
 	var queryCfg query.Config
 	queryCfg.RegisterFlags(app.Command("query", "Query many StoreAPI endpoints as one Prometheus, with replica deduplication."))
+	var toolsCfg tools.Config
+	toolsCfg.RegisterFlags(app.Command("tools", "Utilities: generate a bucket of benchmark blocks (tools bench gen)."))
 
 	cmd, err := app.Parse(args)
 	if err != nil {
@@ -76,6 +79,8 @@ func run(args []string) int {
 		err = query.Run(ctx, queryCfg, logger, reg)
 	case "store":
 		err = store.Run(ctx, storeCfg, logger, reg)
+	case tools.BenchGenCommand:
+		err = tools.Run(ctx, cmd, toolsCfg, logger, reg)
 	default:
 		err = fmt.Errorf("unknown command %q", cmd)
 	}

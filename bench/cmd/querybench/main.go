@@ -36,11 +36,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"syscall"
 	"time"
 
 	"github.com/strata-io/strata/bench/datagen"
+	"github.com/strata-io/strata/bench/querysuite"
 	"github.com/strata-io/strata/test/e2e/e2eutil"
 )
 
@@ -81,7 +81,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) (err error) {
 	if cfg.rounds < 1 {
 		return errors.New("--rounds must be at least 1")
 	}
-	suite, err := selectQueries(cfg.filter)
+	suite, err := querysuite.Select(cfg.filter)
 	if err != nil {
 		return err
 	}
@@ -153,25 +153,27 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) (err error) {
 	procs = append(procs, querier.Process)
 	logger.Info("processes ready", "prometheus", prom.URL(), "sidecar", sidecar.GRPCAddr, "querier", querier.URL())
 
-	b := &bench{
-		prom:    e2eutil.NewClient(prom.URL()),
-		strata:  e2eutil.NewClient(querier.URL()),
-		end:     time.UnixMilli(stats.MaxTime),
-		start:   time.UnixMilli(stats.MinTime),
-		step:    cfg.step,
-		rounds:  cfg.rounds,
-		logger:  logger,
-		drop:    []string{"cluster", "replica"},
-		timeout: 5 * time.Minute,
+	b := &querysuite.Runner{
+		Prom:    e2eutil.NewClient(prom.URL()),
+		Strata:  e2eutil.NewClient(querier.URL()),
+		End:     time.UnixMilli(stats.MaxTime),
+		Start:   time.UnixMilli(stats.MinTime),
+		Step:    cfg.step,
+		Rounds:  cfg.rounds,
+		Logger:  logger,
+		Drop:    []string{"cluster", "replica"},
+		Timeout: 5 * time.Minute,
 	}
-	b.prom.HTTP.Timeout, b.strata.HTTP.Timeout = b.timeout, b.timeout
-	defer b.prom.Close()
-	defer b.strata.Close()
-	if err := b.waitForData(readyCtx); err != nil {
+	b.Prom.HTTP.Timeout, b.Strata.HTTP.Timeout = b.Timeout, b.Timeout
+	defer b.Prom.Close()
+	defer b.Strata.Close()
+	if err := b.WaitForData(readyCtx); err != nil {
 		return err
 	}
-	results, err := b.run(ctx, suite)
-	printTable(os.Stdout, cfg, stats, results)
+	results, err := b.Run(ctx, suite)
+	querysuite.PrintTable(os.Stdout, fmt.Sprintf("querybench: %d series (%d pods, %d namespaces), %d samples, %s at %s; range queries step %s; %d rounds; median latency",
+		stats.Series, stats.Pods, stats.Namespaces, stats.Samples, cfg.gen.Duration, cfg.gen.Interval, cfg.step, cfg.rounds), results)
+	fmt.Fprintln(os.Stdout, "\nratio = strata / prometheus (above 1: slower through sidecar + querier)")
 	return err
 }
 
@@ -193,24 +195,4 @@ func tailString(s string, n int) string {
 		return s
 	}
 	return s[len(s)-n:]
-}
-
-func selectQueries(filter string) ([]string, error) {
-	if filter == "" {
-		return dashboardSuite, nil
-	}
-	re, err := regexp.Compile(filter)
-	if err != nil {
-		return nil, fmt.Errorf("--query: %w", err)
-	}
-	var out []string
-	for _, q := range dashboardSuite {
-		if re.MatchString(q) {
-			out = append(out, q)
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("--query %q matches no suite query", filter)
-	}
-	return out, nil
 }

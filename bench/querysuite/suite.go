@@ -1,4 +1,8 @@
-package main
+// Package querysuite runs a dashboard-like suite of PromQL queries against
+// Prometheus and a Strata querier serving the same data, checks that both
+// answer the same, and prints their latencies side by side. The macro
+// benchmarks under bench/cmd share it.
+package querysuite
 
 import (
 	"context"
@@ -9,18 +13,18 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"time"
 
-	"github.com/strata-io/strata/bench/datagen"
 	"github.com/strata-io/strata/test/e2e/e2eutil"
 )
 
-// dashboardSuite is what a Kubernetes service dashboard asks for. Each query
+// Dashboard is what a Kubernetes service dashboard asks for. Each query
 // runs as a range query over the whole dataset and as an instant query at its end.
-var dashboardSuite = []string{
+var Dashboard = []string{
 	`sum by (namespace) (rate(http_requests_total[5m]))`,
 	`sum by (namespace, code) (increase(http_requests_total{code=~"5.."}[1h]))`,
 	`topk(5, sum by (pod) (rate(http_requests_total[5m])))`,
@@ -36,36 +40,55 @@ var dashboardSuite = []string{
 // still counts as equal (summation order may differ).
 const relTolerance = 1e-9
 
-type bench struct {
-	prom, strata *e2eutil.Client
-	start, end   time.Time
-	step         time.Duration
-	rounds       int
-	timeout      time.Duration
-	drop         []string // labels Strata adds (external labels) removed before comparing
-	logger       *slog.Logger
+// Runner runs the suite against two HTTP APIs. Set every field before use;
+// a Runner is used by one goroutine at a time.
+type Runner struct {
+	// Prom is the reference (Prometheus), Strata the side under test.
+	Prom, Strata *e2eutil.Client
+	// Start and End bound the range queries; instant queries run at End.
+	Start, End time.Time
+	// Step is the range queries' step.
+	Step time.Duration
+	// Rounds is how many times the suite runs; round one compares answers.
+	Rounds int
+	// Timeout bounds each request.
+	Timeout time.Duration
+	// Drop names the labels Strata adds (external labels), removed from its
+	// answers before comparing.
+	Drop []string
+	// Logger receives progress and differences.
+	Logger *slog.Logger
 }
 
-// result is one (query, type) row of the table.
-type result struct {
-	query, kind    string // kind: "range" or "instant"
-	prom, strata   []time.Duration
-	series, points int
-	diff           string // empty when the answers are equal
+// Result is one (query, type) row of the table.
+type Result struct {
+	// Query is the PromQL expression; Kind is "range" or "instant".
+	Query, Kind string
+	// Prom and Strata are the latencies of each round (request until the
+	// body is read).
+	Prom, Strata []time.Duration
+	// Series and Points count Prometheus' answer of round one.
+	Series, Points int
+	// Diff describes the first difference between the answers of round
+	// one; empty when they are equal.
+	Diff string
 }
 
-func (r result) promMedian() time.Duration   { return median(r.prom) }
-func (r result) strataMedian() time.Duration { return median(r.strata) }
+// PromMedian is the median latency of Prometheus.
+func (r Result) PromMedian() time.Duration { return median(r.Prom) }
 
-// waitForData polls until the querier answers a probe query like Prometheus.
-func (b *bench) waitForData(ctx context.Context) error {
-	probe := url.Values{"query": {"count(container_threads)"}, "time": {e2eutil.FormatTime(b.end)}}
+// StrataMedian is the median latency of Strata.
+func (r Result) StrataMedian() time.Duration { return median(r.Strata) }
+
+// WaitForData polls until Strata answers a probe query like Prometheus.
+func (b *Runner) WaitForData(ctx context.Context) error {
+	probe := url.Values{"query": {"count(container_threads)"}, "time": {e2eutil.FormatTime(b.End)}}
 	var last string
 	for {
-		want, _, errP := b.fetch(ctx, b.prom, "/api/v1/query", probe)
-		got, _, errS := b.fetch(ctx, b.strata, "/api/v1/query", probe)
+		want, _, errP := b.fetch(ctx, b.Prom, "/api/v1/query", probe)
+		got, _, errS := b.fetch(ctx, b.Strata, "/api/v1/query", probe)
 		if errP == nil && errS == nil {
-			if d := compare(want, got, b.drop); d == "" {
+			if d := compare(want, got, b.Drop); d == "" {
 				return nil
 			} else {
 				last = d
@@ -81,18 +104,18 @@ func (b *bench) waitForData(ctx context.Context) error {
 	}
 }
 
-// run executes the suite rounds times, interleaving Prometheus and Strata
+// Run executes the suite Rounds times, interleaving Prometheus and Strata
 // (alternating which goes first), and compares the answers of round one.
-func (b *bench) run(ctx context.Context, suite []string) ([]*result, error) {
-	var rows []*result
+func (b *Runner) Run(ctx context.Context, suite []string) ([]*Result, error) {
+	var rows []*Result
 	for _, q := range suite {
-		rows = append(rows, &result{query: q, kind: "range"}, &result{query: q, kind: "instant"})
+		rows = append(rows, &Result{Query: q, Kind: "range"}, &Result{Query: q, Kind: "instant"})
 	}
 	var diffs int
-	for round := range b.rounds {
+	for round := range b.Rounds {
 		for _, r := range rows {
 			path, params := b.request(r)
-			first, second := b.prom, b.strata
+			first, second := b.Prom, b.Strata
 			if round%2 == 1 {
 				first, second = second, first
 			}
@@ -100,28 +123,28 @@ func (b *bench) run(ctx context.Context, suite []string) ([]*result, error) {
 			for _, c := range []*e2eutil.Client{first, second} {
 				d, took, err := b.fetch(ctx, c, path, params)
 				if err != nil {
-					return rows, fmt.Errorf("%s query %s against %s: %w", r.kind, r.query, c.BaseURL, err)
+					return rows, fmt.Errorf("%s query %s against %s: %w", r.Kind, r.Query, c.BaseURL, err)
 				}
-				if c == b.prom {
-					r.prom = append(r.prom, took)
+				if c == b.Prom {
+					r.Prom = append(r.Prom, took)
 					ans[0] = d
 				} else {
-					r.strata = append(r.strata, took)
+					r.Strata = append(r.Strata, took)
 					ans[1] = d
 				}
 			}
 			if round == 0 {
-				r.series = len(ans[0].Result)
+				r.Series = len(ans[0].Result)
 				for _, s := range ans[0].Result {
-					r.points += max(len(s.Values), 1)
+					r.Points += max(len(s.Values), 1)
 				}
-				if r.diff = compare(ans[0], ans[1], b.drop); r.diff != "" {
+				if r.Diff = compare(ans[0], ans[1], b.Drop); r.Diff != "" {
 					diffs++
-					b.logger.Error("results differ", "query", r.query, "type", r.kind, "diff", r.diff)
+					b.Logger.Error("results differ", "query", r.Query, "type", r.Kind, "diff", r.Diff)
 				}
 			}
 		}
-		b.logger.Info("round done", "round", round+1, "of", b.rounds)
+		b.Logger.Info("round done", "round", round+1, "of", b.Rounds)
 	}
 	if diffs > 0 {
 		return rows, fmt.Errorf("%d of %d queries answered differently through strata", diffs, len(rows))
@@ -129,21 +152,21 @@ func (b *bench) run(ctx context.Context, suite []string) ([]*result, error) {
 	return rows, nil
 }
 
-func (b *bench) request(r *result) (string, url.Values) {
-	if r.kind == "range" {
+func (b *Runner) request(r *Result) (string, url.Values) {
+	if r.Kind == "range" {
 		return "/api/v1/query_range", url.Values{
-			"query": {r.query},
-			"start": {e2eutil.FormatTime(b.start)},
-			"end":   {e2eutil.FormatTime(b.end)},
-			"step":  {strconv.FormatFloat(b.step.Seconds(), 'f', -1, 64)},
+			"query": {r.Query},
+			"start": {e2eutil.FormatTime(b.Start)},
+			"end":   {e2eutil.FormatTime(b.End)},
+			"step":  {strconv.FormatFloat(b.Step.Seconds(), 'f', -1, 64)},
 		}
 	}
-	return "/api/v1/query", url.Values{"query": {r.query}, "time": {e2eutil.FormatTime(b.end)}}
+	return "/api/v1/query", url.Values{"query": {r.Query}, "time": {e2eutil.FormatTime(b.End)}}
 }
 
 // fetch times one request (until the body is read) and decodes it after.
-func (b *bench) fetch(ctx context.Context, c *e2eutil.Client, path string, params url.Values) (*e2eutil.QueryData, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+func (b *Runner) fetch(ctx context.Context, c *e2eutil.Client, path string, params url.Values) (*e2eutil.QueryData, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.BaseURL+path+"?"+params.Encode(), nil)
 	if err != nil {
@@ -251,12 +274,14 @@ func median(ds []time.Duration) time.Duration {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func printTable(w io.Writer, cfg config, st datagen.Stats, rows []*result) {
-	fmt.Fprintf(w, "\nquerybench: %d series (%d pods, %d namespaces), %d samples, %s at %s; range queries step %s; %d rounds; median latency\n\n",
-		st.Series, st.Pods, st.Namespaces, st.Samples, cfg.gen.Duration, cfg.gen.Interval, cfg.step, cfg.rounds)
+// PrintTable writes one line per row with the median latency of each side,
+// their ratio (strata / prometheus) and whether the answers were equal, then
+// totals per query type. title is printed first.
+func PrintTable(w io.Writer, title string, rows []*Result) {
+	fmt.Fprintf(w, "\n%s\n\n", title)
 	width := len("query")
 	for _, r := range rows {
-		width = max(width, len(r.query))
+		width = max(width, len(r.Query))
 	}
 	line := func(query, kind, series, prom, strata, ratio, same string) {
 		fmt.Fprintf(w, "%-*s  %-7s  %6s  %11s  %11s  %6s  %s\n", width, query, kind, series, prom, strata, ratio, same)
@@ -264,25 +289,60 @@ func printTable(w io.Writer, cfg config, st datagen.Stats, rows []*result) {
 	line("query", "type", "series", "prometheus", "strata", "ratio", "same")
 	totals := map[string][2]time.Duration{}
 	for _, r := range rows {
-		if len(r.prom) == 0 || len(r.strata) == 0 {
+		if len(r.Prom) == 0 || len(r.Strata) == 0 {
 			continue
 		}
-		p, s := r.promMedian(), r.strataMedian()
+		p, s := r.PromMedian(), r.StrataMedian()
 		same := "yes"
-		if r.diff != "" {
+		if r.Diff != "" {
 			same = "NO"
 		}
-		line(r.query, r.kind, strconv.Itoa(r.series), ms(p), ms(s), fmt.Sprintf("%.2f", ratio(s, p)), same)
-		t := totals[r.kind]
-		totals[r.kind] = [2]time.Duration{t[0] + p, t[1] + s}
+		line(r.Query, r.Kind, strconv.Itoa(r.Series), ms(p), ms(s), fmt.Sprintf("%.2f", ratio(s, p)), same)
+		t := totals[r.Kind]
+		totals[r.Kind] = [2]time.Duration{t[0] + p, t[1] + s}
 	}
 	for _, kind := range []string{"range", "instant"} {
 		if t, ok := totals[kind]; ok {
 			line("TOTAL", kind, "", ms(t[0]), ms(t[1]), fmt.Sprintf("%.2f", ratio(t[1], t[0])), "")
 		}
 	}
-	fmt.Fprintln(w, "\nratio = strata / prometheus (above 1: slower through sidecar + querier)")
 }
+
+// Totals returns the summed medians of each side over rows of kind
+// ("range", "instant" or "" for all).
+func Totals(rows []*Result, kind string) (prom, strata time.Duration) {
+	for _, r := range rows {
+		if kind == "" || r.Kind == kind {
+			prom += r.PromMedian()
+			strata += r.StrataMedian()
+		}
+	}
+	return prom, strata
+}
+
+// Select returns the Dashboard queries matching the regexp filter (all for "").
+func Select(filter string) ([]string, error) {
+	if filter == "" {
+		return Dashboard, nil
+	}
+	re, err := regexp.Compile(filter)
+	if err != nil {
+		return nil, fmt.Errorf("--query: %w", err)
+	}
+	var out []string
+	for _, q := range Dashboard {
+		if re.MatchString(q) {
+			out = append(out, q)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--query %q matches no suite query", filter)
+	}
+	return out, nil
+}
+
+// MS formats d in milliseconds with one decimal, as the tables do.
+func MS(d time.Duration) string { return ms(d) }
 
 func ratio(a, b time.Duration) float64 {
 	if b == 0 {
