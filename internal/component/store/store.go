@@ -10,12 +10,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/alecthomas/units"
 	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/relabel"
 
+	"github.com/strata-io/strata/internal/cache"
 	"github.com/strata-io/strata/internal/component/runutil"
 	"github.com/strata-io/strata/internal/flagutil"
 	"github.com/strata-io/strata/internal/objstore"
@@ -34,6 +38,25 @@ type Config struct {
 	BlockSyncConcurrency     int
 	IgnoreDeletionMarksDelay time.Duration
 	MinTime, MaxTime         *flagutil.TimeOrDuration
+
+	RequestSeriesLimit   uint64
+	RequestSamplesLimit  uint64
+	SeriesMaxConcurrency int
+
+	// RelabelConfig is the content of --selector.relabel-config,
+	// RelabelConfigFile the path of --selector.relabel-config-file.
+	RelabelConfig, RelabelConfigFile string
+
+	IndexCacheSize units.Base2Bytes
+	Memcached      MemcachedFlags
+}
+
+// MemcachedFlags select the memcached index cache instead of the
+// in-memory one.
+type MemcachedFlags struct {
+	Addresses   []string
+	Timeout     time.Duration
+	MaxItemSize units.Base2Bytes
 }
 
 // RegisterFlags adds the store gateway's flags to cmd, with Thanos' names.
@@ -51,6 +74,57 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		"Serve only blocks ending after this time: RFC 3339 or relative to now (-2w).", "")
 	c.MaxTime = flagutil.NewTimeOrDuration(cmd, "max-time",
 		"Serve only blocks starting before this time: RFC 3339 or relative to now (-2d).", "")
+
+	cmd.Flag("store.limits.request-series", "The most series one Series call may return; a call selecting more fails (ResourceExhausted). 0: no limit.").
+		Default("0").Uint64Var(&c.RequestSeriesLimit)
+	cmd.Flag("store.limits.request-samples", "The most samples one Series call may return, counted from the chunks read; a call selecting more fails (ResourceExhausted). 0: no limit.").
+		Default("0").Uint64Var(&c.RequestSamplesLimit)
+	cmd.Flag("store.grpc.series-max-concurrency", "How many Series calls run at once; further calls wait for a slot until their deadline.").
+		Default(fmt.Sprint(def.SeriesMaxConcurrency)).IntVar(&c.SeriesMaxConcurrency)
+
+	cmd.Flag("selector.relabel-config", "Relabel configs (YAML list) applied to each block's external labels plus __block_id; blocks they drop are not served (sharding: keep, drop, hashmod).").
+		PlaceHolder("<yaml>").StringVar(&c.RelabelConfig)
+	cmd.Flag("selector.relabel-config-file", "File holding the relabel configs of --selector.relabel-config.").
+		PlaceHolder("<path>").StringVar(&c.RelabelConfigFile)
+
+	cmd.Flag("store.index-cache-size", "Size of the in-memory index cache (postings and series entries), e.g. 250MB. 0 disables it. Not used with --store.index-cache.memcached-addresses.").
+		Default("250MB").BytesVar(&c.IndexCacheSize)
+	mdef := cache.DefaultMemcachedConfig()
+	cmd.Flag("store.index-cache.memcached-addresses", "Memcached servers (host:port, repeatable) holding the index cache instead of memory. The store keeps serving, without cache, while they are down.").
+		PlaceHolder("<host:port>").StringsVar(&c.Memcached.Addresses)
+	cmd.Flag("store.index-cache.memcached-timeout", "Timeout of each memcached operation.").
+		Default(mdef.Timeout.String()).DurationVar(&c.Memcached.Timeout)
+	cmd.Flag("store.index-cache.memcached-max-item-size", "Largest item stored in memcached (memcached's own limit is 1MB unless raised with -I).").
+		Default("1MB").BytesVar(&c.Memcached.MaxItemSize)
+}
+
+// relabelConfigs loads the selector relabel configs, from the flag or the
+// file (not both).
+func (c *Config) relabelConfigs() ([]*relabel.Config, error) {
+	content := []byte(c.RelabelConfig)
+	switch {
+	case c.RelabelConfig != "" && c.RelabelConfigFile != "":
+		return nil, errors.New("set --selector.relabel-config or --selector.relabel-config-file, not both")
+	case c.RelabelConfigFile != "":
+		var err error
+		if content, err = os.ReadFile(c.RelabelConfigFile); err != nil {
+			return nil, fmt.Errorf("read --selector.relabel-config-file: %w", err)
+		}
+	}
+	cfgs, err := bucketstore.ParseRelabelConfigs(content)
+	if err != nil {
+		return nil, fmt.Errorf("check --selector.relabel-config(-file): %w", err)
+	}
+	return cfgs, nil
+}
+
+// memcachedConfig returns the memcached cache configuration of the flags.
+func (c *Config) memcachedConfig() cache.MemcachedConfig {
+	mc := cache.DefaultMemcachedConfig()
+	mc.Addresses = c.Memcached.Addresses
+	mc.Timeout = c.Memcached.Timeout
+	mc.MaxItemSize = int(c.Memcached.MaxItemSize)
+	return mc
 }
 
 func (c *Config) storeConfig(now time.Time) bucketstore.Config {
@@ -58,6 +132,9 @@ func (c *Config) storeConfig(now time.Time) bucketstore.Config {
 	sc.SyncInterval = c.SyncInterval
 	sc.BlockSyncConcurrency = c.BlockSyncConcurrency
 	sc.IgnoreDeletionMarksDelay = c.IgnoreDeletionMarksDelay
+	sc.RequestSeriesLimit = c.RequestSeriesLimit
+	sc.RequestSamplesLimit = c.RequestSamplesLimit
+	sc.SeriesMaxConcurrency = c.SeriesMaxConcurrency
 	if c.MinTime != nil {
 		sc.MinTime = c.MinTime.Millis(now, flagutil.MinMillis)
 	}
@@ -73,7 +150,18 @@ func (c *Config) Validate() error {
 		return errors.New("the store gateway serves a bucket: set --objstore.config-file or --objstore.config")
 	}
 	if err := c.storeConfig(time.Now()).Validate(); err != nil {
-		return fmt.Errorf("check --sync-block-duration, --block-sync-concurrency, --ignore-deletion-marks-delay, --min-time and --max-time: %w", err)
+		return fmt.Errorf("check --sync-block-duration, --block-sync-concurrency, --store.grpc.series-max-concurrency, --ignore-deletion-marks-delay, --min-time and --max-time: %w", err)
+	}
+	if _, err := c.relabelConfigs(); err != nil {
+		return err
+	}
+	if c.IndexCacheSize < 0 {
+		return fmt.Errorf("--store.index-cache-size must not be negative, got %s", c.IndexCacheSize)
+	}
+	if len(c.Memcached.Addresses) > 0 {
+		if err := c.memcachedConfig().Validate(); err != nil {
+			return fmt.Errorf("check --store.index-cache.memcached-*: %w", err)
+		}
 	}
 	return nil
 }
@@ -99,7 +187,22 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 		return err
 	}
 
-	st, err := bucketstore.New(cfg.storeConfig(time.Now()), bkt, logger, reg)
+	sc := cfg.storeConfig(time.Now())
+	if sc.RelabelConfigs, err = cfg.relabelConfigs(); err != nil {
+		return err
+	}
+	switch {
+	case len(cfg.Memcached.Addresses) > 0:
+		mc, err := cache.NewMemcached(cfg.memcachedConfig(), logger, reg)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = mc.Close() }()
+		sc.IndexCache = mc
+	case cfg.IndexCacheSize > 0:
+		sc.IndexCache = cache.NewLRU(int64(cfg.IndexCacheSize), reg)
+	}
+	st, err := bucketstore.New(sc, bkt, logger, reg)
 	if err != nil {
 		return err
 	}

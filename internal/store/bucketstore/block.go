@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/prometheus/tsdb/index"
 	"github.com/thanos-io/objstore"
 
+	"github.com/strata-io/strata/internal/cache"
 	"github.com/strata-io/strata/pkg/metadata"
 )
 
@@ -42,8 +43,10 @@ type block struct {
 	// segSizes: segment file name (e.g. "000001") -> size in bytes, from
 	// meta.json's files.
 	segSizes map[string]int64
-	refs     sync.WaitGroup
-	closed   atomic.Bool
+	// cache is the store's index cache, nil when there is none.
+	cache  cache.Cache
+	refs   sync.WaitGroup
+	closed atomic.Bool
 
 	chunkGets atomic.Int64 // ranged GETs of chunk segments
 }

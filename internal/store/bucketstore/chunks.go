@@ -83,6 +83,16 @@ type rawChunk struct {
 	data []byte
 }
 
+// numSamples returns the number of samples in the chunk: every encoding
+// Prometheus writes (XOR, XOR2, integer and float histograms) starts its
+// data with that count as a big-endian uint16. 0 when the data is shorter.
+func (c rawChunk) numSamples() int {
+	if len(c.data) < 2 {
+		return 0
+	}
+	return int(binary.BigEndian.Uint16(c.data))
+}
+
 // parseChunk decodes the chunk at the start of b. It returns need > 0 when
 // b is too short: the chunk's full size in bytes.
 func parseChunk(b []byte) (c rawChunk, need int, err error) {

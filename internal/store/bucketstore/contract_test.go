@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/strata-io/strata/internal/cache"
+	"github.com/strata-io/strata/internal/cache/cachetest"
 	"github.com/strata-io/strata/internal/store/bucketstore"
 	"github.com/strata-io/strata/internal/store/storetest"
 	"github.com/strata-io/strata/pkg/storepb"
@@ -43,6 +45,12 @@ func newStore(t testing.TB, cfg bucketstore.Config, bkt *countingBucket) *bucket
 // inBlocks returns a contract setup that writes the data set into blocks
 // cut at the given offsets (ms from the data set's start; none: one block).
 func inBlocks(cuts []int64, tune func(*tsdb.Options)) storetest.Setup {
+	return inBlocksWith(cuts, tune, nil)
+}
+
+// inBlocksWith is inBlocks with an index cache made by newCache (nil:
+// none).
+func inBlocksWith(cuts []int64, tune func(*tsdb.Options), newCache func(t *testing.T) cache.Cache) storetest.Setup {
 	return func(t *testing.T, ext labels.Labels, series []storage.Series) storepb.StoreClient {
 		minT := storetest.DefaultMinTime
 		var ranges [][2]int64
@@ -56,7 +64,11 @@ func inBlocks(cuts []int64, tune func(*tsdb.Options)) storetest.Setup {
 		for _, dir := range writeBlocks(t, series, ranges, tune) {
 			uploadBlock(t, bkt, dir, ext, 0)
 		}
-		s := newStore(t, testConfig(), bkt)
+		cfg := testConfig()
+		if newCache != nil {
+			cfg.IndexCache = newCache(t)
+		}
+		s := newStore(t, cfg, bkt)
 		require.Len(t, s.Blocks(), len(ranges))
 		return storepb.ServerAsClient(s)
 	}
@@ -85,6 +97,14 @@ func TestContract(t *testing.T) {
 		{name: "xor2_and_histogram_st_chunks", setup: inBlocks([]int64{2 * hour}, func(o *tsdb.Options) {
 			o.FloatChunkEncoding = chunkenc.EncXOR2
 			o.EnableHistogramSTEncoding = true
+		})},
+		// The index cache serves postings and series entries from the
+		// second lookup on.
+		{name: "three_blocks_lru_cache", setup: inBlocksWith([]int64{hour, 2*hour + 7_000}, nil, func(*testing.T) cache.Cache {
+			return cache.NewLRU(cache.DefaultLRUSize, nil)
+		})},
+		{name: "three_blocks_memcached", setup: inBlocksWith([]int64{hour, 2*hour + 7_000}, nil, func(t *testing.T) cache.Cache {
+			return newMemcachedCache(t, cachetest.StartMemcached(t).Addr)
 		})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

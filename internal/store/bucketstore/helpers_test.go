@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
@@ -55,9 +56,19 @@ func writeBlocks(t testing.TB, series []storage.Series, ranges [][2]int64, tune 
 // meta.json written.
 func uploadBlock(t testing.TB, bkt objstore.Bucket, dir string, ext labels.Labels, resolution int64) *metadata.Meta {
 	t.Helper()
+	return uploadBlockAs(t, bkt, dir, ulid.ULID{}, ext, resolution)
+}
+
+// uploadBlockAs is uploadBlock under the block ID id (zero: the block's
+// own), so that one block can be uploaded as many.
+func uploadBlockAs(t testing.TB, bkt objstore.Bucket, dir string, id ulid.ULID, ext labels.Labels, resolution int64) *metadata.Meta {
+	t.Helper()
 	ctx := context.Background()
 	meta, err := metadata.ReadFromDir(dir)
 	require.NoError(t, err)
+	if id != (ulid.ULID{}) {
+		meta.ULID = id
+	}
 	files, err := metadata.BlockFiles(dir)
 	require.NoError(t, err)
 	meta.Thanos.SetLabels(ext)
@@ -65,15 +76,15 @@ func uploadBlock(t testing.TB, bkt objstore.Bucket, dir string, ext labels.Label
 	meta.Thanos.Files = files
 	meta.Thanos.SegmentFiles = metadata.SegmentFiles(files)
 	meta.Thanos.Downsample.Resolution = resolution
-	id := meta.ULID.String()
+	name := meta.ULID.String()
 	for _, f := range files[:len(files)-1] {
 		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f.RelPath)))
 		require.NoError(t, err)
-		require.NoError(t, bkt.Upload(ctx, path.Join(id, f.RelPath), bytes.NewReader(b)))
+		require.NoError(t, bkt.Upload(ctx, path.Join(name, f.RelPath), bytes.NewReader(b)))
 	}
 	b, err := meta.Marshal()
 	require.NoError(t, err)
-	require.NoError(t, bkt.Upload(ctx, path.Join(id, metadata.MetaFilename), bytes.NewReader(b)))
+	require.NoError(t, bkt.Upload(ctx, path.Join(name, metadata.MetaFilename), bytes.NewReader(b)))
 	return meta
 }
 

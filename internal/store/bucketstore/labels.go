@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb/chunks"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -185,19 +187,15 @@ func (b *block) labelValues(ctx context.Context, name string, ms []*labels.Match
 		if err != nil {
 			return err
 		}
-		var sb labels.ScratchBuilder
 		seen := map[string]struct{}{}
-		for p.Next() {
-			if err := b.ir.Series(p.At(), &sb, nil); err != nil {
-				return fmt.Errorf("read series %d: %w", p.At(), err)
-			}
-			v := sb.Labels().Get(name)
+		return b.forEachSeries(ctx, p, func(_ storage.SeriesRef, lset labels.Labels, _ []chunks.Meta) error {
+			v := lset.Get(name)
 			if _, ok := seen[v]; !ok {
 				seen[v] = struct{}{}
-				out = append(out, v)
+				out = append(out, strings.Clone(v))
 			}
-		}
-		return p.Err()
+			return nil
+		})
 	})
 	return out, err
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/tsdb/chunks"
 	"github.com/prometheus/prometheus/tsdb/index"
@@ -39,6 +40,14 @@ type blockSeries struct {
 //
 // A block that cannot be read fails the call under the ABORT strategy and
 // yields a warning frame under WARN.
+//
+// At most SeriesMaxConcurrency calls run at once; the others wait for a
+// slot until their context ends. A call selecting more than
+// RequestSeriesLimit series (after the request's own limit) fails with
+// ResourceExhausted before sending anything; one reading more than
+// RequestSamplesLimit samples fails with ResourceExhausted when the chunks
+// that cross the limit are read (series of earlier windows may have been
+// sent).
 func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServer[storepb.SeriesResponse]) error {
 	ctx := srv.Context()
 	mint, maxt := req.GetMinTime(), req.GetMaxTime()
@@ -48,6 +57,12 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 	}
 	if mint > maxt {
 		return nil
+	}
+	select {
+	case s.seriesSlots <- struct{}{}:
+		defer func() { <-s.seriesSlots }()
+	case <-ctx.Done():
+		return status.FromContextError(ctx.Err()).Err()
 	}
 	blocks, err := s.acquire(func(b *block) bool { return b.overlaps(mint, maxt) })
 	if err != nil {
@@ -101,7 +116,13 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 	if l := req.GetLimit(); l > 0 && int64(len(groups)) > l {
 		groups = groups[:l]
 	}
+	if l := s.cfg.RequestSeriesLimit; l > 0 && uint64(len(groups)) > l {
+		s.m.limited.WithLabelValues("series").Inc()
+		return status.Errorf(codes.ResourceExhausted,
+			"the request selects %d series, which exceeds --store.limits.request-series=%d: narrow the query or raise the limit", len(groups), l)
+	}
 
+	var samples uint64
 	w := &seriesSender{srv: srv, batch: int(max(req.GetResponseBatchSize(), 0))}
 	for len(groups) > 0 {
 		n := 0
@@ -134,6 +155,16 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 					continue
 				}
 				loaded[b] = cs
+			}
+			for _, cs := range loaded {
+				for _, c := range cs {
+					samples += uint64(c.numSamples())
+				}
+			}
+			if l := s.cfg.RequestSamplesLimit; l > 0 && samples > l {
+				s.m.limited.WithLabelValues("samples").Inc()
+				return status.Errorf(codes.ResourceExhausted,
+					"the request selects at least %d samples, which exceeds --store.limits.request-samples=%d: narrow the query or raise the limit", samples, l)
 			}
 		}
 		for _, g := range win {
@@ -186,7 +217,7 @@ func (b *block) postings(ctx context.Context, ms []*labels.Matcher) (p index.Pos
 		ms = []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, "", "")}
 	}
 	err = guard(func() (err error) {
-		p, err = tsdb.PostingsForMatchers(ctx, b.ir, ms...)
+		p, err = tsdb.PostingsForMatchers(ctx, b.index(), ms...)
 		return err
 	})
 	return p, err
@@ -205,28 +236,22 @@ func (b *block) selectSeries(ctx context.Context, ms []*labels.Matcher, mint, ma
 	}
 	var (
 		out     []blockSeries
-		sb      labels.ScratchBuilder
 		lb      = labels.NewBuilder(labels.EmptyLabels())
-		metas   []chunks.Meta
 		stripFn = b.finalLabels(lb, without)
 	)
 	err = guard(func() error {
-		for p.Next() {
-			if err := b.ir.Series(p.At(), &sb, &metas); err != nil {
-				return fmt.Errorf("read series %d: %w", p.At(), err)
-			}
+		return b.forEachSeries(ctx, p, func(_ storage.SeriesRef, lset labels.Labels, metas []chunks.Meta) error {
 			var keep []chunks.Meta
 			for _, m := range metas {
 				if m.MaxTime >= mint && m.MinTime <= maxt {
 					keep = append(keep, m)
 				}
 			}
-			if len(keep) == 0 {
-				continue
+			if len(keep) > 0 {
+				out = append(out, blockSeries{lset: stripFn(lset), b: b, chks: keep})
 			}
-			out = append(out, blockSeries{lset: stripFn(sb.Labels()), b: b, chks: keep})
-		}
-		return p.Err()
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err

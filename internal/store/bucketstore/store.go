@@ -7,6 +7,11 @@
 // the whole file, see indexBytes) and reads chunks with ranged GETs merged
 // over small gaps (see planChunkReads). This first version serves raw
 // blocks only; downsampled blocks are skipped at sync.
+//
+// Config also carries the request limits (series, samples, concurrent
+// Series calls), the selector relabel configs that shard the bucket's
+// blocks between stores, and an optional index cache (package cache) for
+// postings lists and series entries.
 package bucketstore
 
 import (
@@ -25,8 +30,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/thanos-io/objstore"
 
+	"github.com/strata-io/strata/internal/cache"
 	"github.com/strata-io/strata/pkg/infopb"
 	"github.com/strata-io/strata/pkg/storepb"
 )
@@ -46,15 +53,40 @@ type Config struct {
 	// MinTime and MaxTime (ms, inclusive) bound the blocks served: only
 	// blocks overlapping [MinTime, MaxTime] are loaded.
 	MinTime, MaxTime int64
+
+	// RequestSeriesLimit is the most series one Series call may return
+	// (--store.limits.request-series); 0: no limit.
+	RequestSeriesLimit uint64
+	// RequestSamplesLimit is the most samples one Series call may return
+	// (--store.limits.request-samples), counted from the sample counts in
+	// the chunk headers of the chunks read; 0: no limit.
+	RequestSamplesLimit uint64
+	// SeriesMaxConcurrency is how many Series calls run at once
+	// (--store.grpc.series-max-concurrency); further calls wait for a slot
+	// until their context ends.
+	SeriesMaxConcurrency int
+
+	// RelabelConfigs select the blocks this store serves (sharding,
+	// --selector.relabel-config): they are applied at sync to each block's
+	// external labels plus __block_id (the ULID); blocks they drop are not
+	// loaded. None: every block.
+	RelabelConfigs []*relabel.Config
+
+	// IndexCache, when not nil, holds postings lists and series entries
+	// read from the blocks' indexes (see package cache for the keys). It
+	// is shared, not owned: the caller closes it after the store.
+	IndexCache cache.Cache
 }
 
 // DefaultConfig returns the defaults a Thanos user expects: a 15m sync, 20
-// concurrent block loads, a 24h deletion-mark delay and no time bounds.
+// concurrent block loads, a 24h deletion-mark delay, no time bounds, no
+// request limits, 20 concurrent Series calls, no sharding and no cache.
 func DefaultConfig() Config {
 	return Config{
 		SyncInterval:             15 * time.Minute,
 		BlockSyncConcurrency:     20,
 		IgnoreDeletionMarksDelay: 24 * time.Hour,
+		SeriesMaxConcurrency:     20,
 		MinTime:                  math.MinInt64,
 		MaxTime:                  math.MaxInt64,
 	}
@@ -70,6 +102,9 @@ func (c Config) Validate() error {
 	}
 	if c.IgnoreDeletionMarksDelay < 0 {
 		return fmt.Errorf("ignore-deletion-marks delay must not be negative, got %s", c.IgnoreDeletionMarksDelay)
+	}
+	if c.SeriesMaxConcurrency <= 0 {
+		return fmt.Errorf("series max concurrency must be at least 1, got %d", c.SeriesMaxConcurrency)
 	}
 	if c.MinTime > c.MaxTime {
 		return fmt.Errorf("min time %d is after max time %d: nothing would be served", c.MinTime, c.MaxTime)
@@ -108,6 +143,10 @@ type Store struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// seriesSlots holds a token per running Series call
+	// (SeriesMaxConcurrency).
+	seriesSlots chan struct{}
+
 	syncMu sync.Mutex // one sync at a time
 	mu     sync.RWMutex
 	blocks map[ulid.ULID]*block
@@ -127,6 +166,7 @@ type metrics struct {
 	syncs            prometheus.Counter
 	syncFailures     prometheus.Counter
 	lastSyncDuration prometheus.Gauge
+	limited          *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -139,6 +179,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		syncs:            f.NewCounter(prometheus.CounterOpts{Name: "strata_bucket_store_syncs_total", Help: "Block syncs run."}),
 		syncFailures:     f.NewCounter(prometheus.CounterOpts{Name: "strata_bucket_store_sync_failures_total", Help: "Block syncs that could not list the bucket."}),
 		lastSyncDuration: f.NewGauge(prometheus.GaugeOpts{Name: "strata_bucket_store_sync_duration_seconds", Help: "Duration of the last block sync."}),
+		limited:          f.NewCounterVec(prometheus.CounterOpts{Name: "strata_bucket_store_limited_requests_total", Help: "Series calls refused by a limit (series, samples)."}, []string{"limit"}),
 	}
 }
 
@@ -161,6 +202,8 @@ func New(cfg Config, bkt objstore.BucketReader, logger *slog.Logger, reg prometh
 		ctx:    ctx,
 		cancel: cancel,
 		blocks: map[ulid.ULID]*block{},
+
+		seriesSlots: make(chan struct{}, cfg.SeriesMaxConcurrency),
 	}, nil
 }
 
