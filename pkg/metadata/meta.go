@@ -244,12 +244,13 @@ func (m *Meta) WriteToDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, MetaFilename), b)
+	return WriteFileAtomic(filepath.Join(dir, MetaFilename), b)
 }
 
-// writeFileAtomic writes b to a temporary file next to name, syncs it and
-// renames it over name, then syncs the directory.
-func writeFileAtomic(name string, b []byte) (err error) {
+// WriteFileAtomic writes b to name through a temporary file, fsync and
+// rename, then fsyncs the directory: after a crash the file holds the old or
+// the new content, never a torn one.
+func WriteFileAtomic(name string, b []byte) (err error) {
 	tmp := name + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {

@@ -169,128 +169,16 @@ func (b *block) loadChunks(ctx context.Context, refs []chunks.ChunkRef) (map[chu
 // in encodings the wire lacks (XOR2, histograms with start timestamps)
 // re-encoded to the older encoding of their value type.
 func wireChunks(c rawChunk, mint, maxt int64) ([]*storepb.AggrChunk, error) {
-	if enc, ok := wireEncoding(c.enc); ok {
+	if enc, ok := storepb.WireEncoding(c.enc); ok {
 		return []*storepb.AggrChunk{{MinTime: mint, MaxTime: maxt, Raw: &storepb.Chunk{Type: enc, Data: c.data}}}, nil
 	}
 	src, err := chunkenc.FromData(c.enc, c.data)
 	if err != nil {
 		return nil, fmt.Errorf("decode %s chunk [%d, %d]: %w", c.enc, mint, maxt, err)
 	}
-	out, err := reencodeChunk(src)
+	out, err := storepb.Reencode(src)
 	if err != nil {
 		return nil, fmt.Errorf("re-encode %s chunk [%d, %d]: %w", c.enc, mint, maxt, err)
-	}
-	return out, nil
-}
-
-// wireEncoding maps a chunk encoding to its StoreAPI enum, if it has one.
-func wireEncoding(e chunkenc.Encoding) (storepb.Chunk_Encoding, bool) {
-	switch e {
-	case chunkenc.EncXOR:
-		return storepb.Chunk_XOR, true
-	case chunkenc.EncHistogram:
-		return storepb.Chunk_HISTOGRAM, true
-	case chunkenc.EncFloatHistogram:
-		return storepb.Chunk_FLOAT_HISTOGRAM, true
-	}
-	return 0, false
-}
-
-// reencodeChunk appends the samples of src to chunks of the wire encoding of
-// their value type (start timestamps are dropped). The histogram appenders
-// may cut more than one chunk.
-func reencodeChunk(src chunkenc.Chunk) ([]*storepb.AggrChunk, error) {
-	type cur struct {
-		chk        chunkenc.Chunk
-		mint, maxt int64
-	}
-	var (
-		done []cur
-		c    *cur
-		app  chunkenc.Appender
-	)
-	open := func(e chunkenc.Encoding, t int64) error {
-		chk, err := chunkenc.NewEmptyChunk(e)
-		if err == nil {
-			app, err = chk.Appender()
-		}
-		if c != nil {
-			done = append(done, *c)
-		}
-		c = &cur{chk: chk, mint: t, maxt: t}
-		return err
-	}
-	// next records the result of a histogram append.
-	next := func(newChk chunkenc.Chunk, recoded bool, newApp chunkenc.Appender, t int64) {
-		app = newApp
-		if newChk != nil && !recoded {
-			done = append(done, *c)
-			c = &cur{chk: newChk, mint: t}
-		} else if newChk != nil {
-			c.chk = newChk
-		}
-		c.maxt = t
-	}
-	it := src.Iterator(nil)
-	for vt := it.Next(); vt != chunkenc.ValNone; vt = it.Next() {
-		var err error
-		switch vt {
-		case chunkenc.ValFloat:
-			t, v := it.At()
-			if app == nil {
-				err = open(chunkenc.EncXOR, t)
-			}
-			if err == nil {
-				app.Append(0, t, v)
-				c.maxt = t
-			}
-		case chunkenc.ValHistogram:
-			t, h := it.AtHistogram(nil)
-			if app == nil {
-				err = open(chunkenc.EncHistogram, t)
-			}
-			if err == nil {
-				var (
-					nc  chunkenc.Chunk
-					rec bool
-					na  chunkenc.Appender
-				)
-				if nc, rec, na, err = app.AppendHistogram(nil, 0, t, h, false); err == nil {
-					next(nc, rec, na, t)
-				}
-			}
-		case chunkenc.ValFloatHistogram:
-			t, fh := it.AtFloatHistogram(nil)
-			if app == nil {
-				err = open(chunkenc.EncFloatHistogram, t)
-			}
-			if err == nil {
-				var (
-					nc  chunkenc.Chunk
-					rec bool
-					na  chunkenc.Appender
-				)
-				if nc, rec, na, err = app.AppendFloatHistogram(nil, 0, t, fh, false); err == nil {
-					next(nc, rec, na, t)
-				}
-			}
-		default:
-			err = fmt.Errorf("unknown value type %s", vt)
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	if err := it.Err(); err != nil {
-		return nil, err
-	}
-	if c != nil {
-		done = append(done, *c)
-	}
-	out := make([]*storepb.AggrChunk, 0, len(done))
-	for _, d := range done {
-		enc, _ := wireEncoding(d.chk.Encoding())
-		out = append(out, &storepb.AggrChunk{MinTime: d.mint, MaxTime: d.maxt, Raw: &storepb.Chunk{Type: enc, Data: d.chk.Bytes()}})
 	}
 	return out, nil
 }
