@@ -8,7 +8,8 @@
 # Runs on 127.0.0.1 only:
 #   Prometheus eu1 replica 0 and 1 (an HA pair) and us1 replica 0, scrape interval 1s,
 #   each scraping the Prometheus servers and sidecars of its cluster and the querier;
-#   one strata sidecar per Prometheus; one strata querier on 10901 (gRPC) / 10902 (HTTP)
+#   one strata sidecar per Prometheus, uploading finished blocks to a local FILESYSTEM bucket;
+#   a strata store gateway on that bucket; one strata querier on 10901 (gRPC) / 10902 (HTTP)
 #   deduplicating on the `replica` label. Busy ports are replaced by free ones (printed).
 # Data and logs live in a temp dir that is removed on exit.
 set -euo pipefail
@@ -92,6 +93,8 @@ REPLICAS=("eu1 0" "eu1 1" "us1 0")
 declare -A PROM SC_GRPC SC_HTTP
 pick_port Q_GRPC 10901
 pick_port Q_HTTP 10902
+pick_port ST_GRPC 10905
+pick_port ST_HTTP 10906
 i=0
 for r in "${REPLICAS[@]}"; do
   pick_port "PROM[$r]" $((9090 + i))
@@ -140,13 +143,26 @@ for r in "${REPLICAS[@]}"; do
 done
 log "3 Prometheus servers ready"
 
+# The bucket: a local directory (FILESYSTEM). Sidecars upload every finished
+# 2h block to it; the store gateway serves it.
+mkdir -p "$WORK/bucket"
+BUCKET="type: FILESYSTEM
+config:
+  directory: $WORK/bucket"
+
 ENDPOINTS=()
 for r in "${REPLICAS[@]}"; do
   name="sidecar-${r% *}-${r#* }"
   start "$name" "$BIN/strata" sidecar --prometheus.url="http://127.0.0.1:${PROM[$r]}" \
-    --grpc-address="127.0.0.1:${SC_GRPC[$r]}" --http-address="127.0.0.1:${SC_HTTP[$r]}"
+    --grpc-address="127.0.0.1:${SC_GRPC[$r]}" --http-address="127.0.0.1:${SC_HTTP[$r]}" \
+    --tsdb.path="$WORK/prometheus-${r% *}-${r#* }/data" --objstore.config="$BUCKET"
   ENDPOINTS+=(--endpoint="127.0.0.1:${SC_GRPC[$r]}")
 done
+start store "$BIN/strata" store --objstore.config="$BUCKET" --sync-block-duration=1m \
+  --grpc-address="127.0.0.1:$ST_GRPC" --http-address="127.0.0.1:$ST_HTTP"
+ENDPOINTS+=(--endpoint="127.0.0.1:$ST_GRPC")
+wait_ready store "http://127.0.0.1:$ST_HTTP/-/ready"
+log "store gateway ready: blocks at http://127.0.0.1:$ST_HTTP/api/v1/blocks"
 for r in "${REPLICAS[@]}"; do
   wait_ready "sidecar-${r% *}-${r#* }" "http://127.0.0.1:${SC_HTTP[$r]}/-/ready"
 done
@@ -191,6 +207,8 @@ Strata demo is running (data and logs in $WORK).
 
 Prometheus: eu1/0 http://127.0.0.1:${PROM[eu1 0]}  eu1/1 http://127.0.0.1:${PROM[eu1 1]}  us1/0 http://127.0.0.1:${PROM[us1 0]}
 Sidecars (gRPC): ${SC_GRPC[eu1 0]} ${SC_GRPC[eu1 1]} ${SC_GRPC[us1 0]}
+Store gateway: gRPC 127.0.0.1:$ST_GRPC, blocks http://127.0.0.1:$ST_HTTP/api/v1/blocks
+Bucket: $WORK/bucket (the sidecars upload each Prometheus block there once it is 2h old)
 
 Try:
   # deduplicated: one series per target; then both eu1 replicas
