@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/tsdb/chunks"
 
+	"github.com/strata-io/strata/internal/downsample"
 	"github.com/strata-io/strata/pkg/metadata"
 	"github.com/strata-io/strata/pkg/storepb"
 )
@@ -85,8 +86,12 @@ type rawChunk struct {
 
 // numSamples returns the number of samples in the chunk: every encoding
 // Prometheus writes (XOR, XOR2, integer and float histograms) starts its
-// data with that count as a big-endian uint16. 0 when the data is shorter.
+// data with that count as a big-endian uint16; an aggregate chunk counts
+// its windows. 0 when the data is shorter or corrupt.
 func (c rawChunk) numSamples() int {
+	if c.enc == downsample.ChunkEncAggr {
+		return downsample.AggrChunk(c.data).NumSamples()
+	}
 	if len(c.data) < 2 {
 		return 0
 	}
@@ -167,8 +172,17 @@ func (b *block) loadChunks(ctx context.Context, refs []chunks.ChunkRef) (map[chu
 // wireChunks converts a block chunk of [mint, maxt] (ms, inclusive, from
 // the index) to wire chunks: XOR and histogram chunks as they are, chunks
 // in encodings the wire lacks (XOR2, histograms with start timestamps)
-// re-encoded to the older encoding of their value type.
-func wireChunks(c rawChunk, mint, maxt int64) ([]*storepb.AggrChunk, error) {
+// re-encoded to the older encoding of their value type, and aggregate
+// chunks of downsampled blocks as one AggrChunk holding the aggregates
+// aggrs asks for (see aggrWireChunk).
+func wireChunks(c rawChunk, mint, maxt int64, aggrs []storepb.Aggr) ([]*storepb.AggrChunk, error) {
+	if c.enc == downsample.ChunkEncAggr {
+		ac, err := aggrWireChunk(downsample.AggrChunk(c.data), mint, maxt, aggrs)
+		if err != nil {
+			return nil, err
+		}
+		return []*storepb.AggrChunk{ac}, nil
+	}
 	if enc, ok := storepb.WireEncoding(c.enc); ok {
 		return []*storepb.AggrChunk{{MinTime: mint, MaxTime: maxt, Raw: &storepb.Chunk{Type: enc, Data: c.data}}}, nil
 	}

@@ -38,6 +38,14 @@ type blockSeries struct {
 // replicas once stripped) are sent as one series with all their chunks,
 // sorted by min time. Only chunks overlapping the range are sent.
 //
+// Downsampled blocks serve requests with max_resolution_window > 0 that
+// ask for aggregates: per stream, each part of the range comes from the
+// coarsest resolution <= max_resolution_window holding it, gaps from finer
+// ones (chooseRanges); a block's chunk is sent when it overlaps a part the
+// block serves, so a chunk at the edge of a gap may repeat a little of what
+// a coarser chunk summarises. Aggregate chunks carry the requested
+// aggregates only; RAW is ignored for them (see resolution.go).
+//
 // A block that cannot be read fails the call under the ABORT strategy and
 // yields a warning frame under WARN.
 //
@@ -55,6 +63,9 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 	if err != nil {
 		return status.Errorf(codes.InvalidArgument, "series request matchers: %v", err)
 	}
+	if err := validateAggregates(req.GetAggregates()); err != nil {
+		return status.Errorf(codes.InvalidArgument, "series request: %v", err)
+	}
 	if mint > maxt {
 		return nil
 	}
@@ -64,11 +75,16 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 	case <-ctx.Done():
 		return status.FromContextError(ctx.Err()).Err()
 	}
-	blocks, err := s.acquire(func(b *block) bool { return b.overlaps(mint, maxt) })
+	maxRes := max(req.GetMaxResolutionWindow(), 0)
+	if !wantsAggregates(req.GetAggregates()) {
+		maxRes = 0 // the client cannot read downsampled chunks
+	}
+	blocks, err := s.acquire(func(b *block) bool { return b.overlaps(mint, maxt) && b.resolution() <= maxRes })
 	if err != nil {
 		return status.Error(codes.Unavailable, err.Error())
 	}
 	defer releaseAll(blocks)
+	ranges := chooseRanges(blocks, mint, maxt)
 
 	abort := storepb.PartialResponseDisabled(req.GetPartialResponseDisabled(), req.GetPartialResponseStrategy())
 	var (
@@ -90,7 +106,10 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 		return nil
 	}
 	for _, b := range blocks {
-		bs, err := b.selectSeries(ctx, ms, mint, maxt, req.GetWithoutReplicaLabels())
+		if len(ranges[b]) == 0 {
+			continue // covered by coarser blocks
+		}
+		bs, err := b.selectSeries(ctx, ms, ranges[b], req.GetWithoutReplicaLabels())
 		if err != nil {
 			if err := fail(b, err); err != nil {
 				return err
@@ -176,7 +195,7 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 						continue // block failed, warned above
 					}
 					for _, m := range e.chks {
-						wcs, err := wireChunks(cs[m.Ref], m.MinTime, m.MaxTime)
+						wcs, err := wireChunks(cs[m.Ref], m.MinTime, m.MaxTime, req.GetAggregates())
 						if err != nil {
 							return status.Errorf(codes.Internal, "block %s, series %s: %v", e.b.meta.ULID, e.lset, err)
 						}
@@ -224,8 +243,9 @@ func (b *block) postings(ctx context.Context, ms []*labels.Matcher) (p index.Pos
 }
 
 // selectSeries returns the series of the block matching ms with at least
-// one chunk overlapping [mint, maxt], with their final labels.
-func (b *block) selectSeries(ctx context.Context, ms []*labels.Matcher, mint, maxt int64, without []string) ([]blockSeries, error) {
+// one chunk overlapping one of ranges (ms, inclusive), with their final
+// labels and those chunks.
+func (b *block) selectSeries(ctx context.Context, ms []*labels.Matcher, ranges []timeRange, without []string) ([]blockSeries, error) {
 	rest, ok := b.splitMatchers(ms)
 	if !ok {
 		return nil, nil
@@ -243,7 +263,7 @@ func (b *block) selectSeries(ctx context.Context, ms []*labels.Matcher, mint, ma
 		return b.forEachSeries(ctx, p, func(_ storage.SeriesRef, lset labels.Labels, metas []chunks.Meta) error {
 			var keep []chunks.Meta
 			for _, m := range metas {
-				if m.MaxTime >= mint && m.MinTime <= maxt {
+				if overlapsAny(ranges, m.MinTime, m.MaxTime) {
 					keep = append(keep, m)
 				}
 			}

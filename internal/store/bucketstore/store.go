@@ -5,8 +5,9 @@
 // The store syncs the list of blocks periodically (SyncBlocks, Run), opens
 // an index reader per block that reads the index with ranged GETs (never
 // the whole file, see indexBytes) and reads chunks with ranged GETs merged
-// over small gaps (see planChunkReads). This first version serves raw
-// blocks only; downsampled blocks are skipped at sync.
+// over small gaps (see planChunkReads). Raw and downsampled blocks are
+// served: a Series request picks, per time range, the coarsest resolution
+// it allows (see resolution.go).
 //
 // Config also carries the request limits (series, samples, concurrent
 // Series calls), the selector relabel configs that shard the bucket's

@@ -65,7 +65,7 @@ func TestSyncBlocks(t *testing.T) {
 	for i, dir := range dirs {
 		res := int64(0)
 		if i == 3 {
-			res = metadata.Resolution5m // downsampled: not served yet
+			res = metadata.Resolution5m // downsampled: served too
 		}
 		metas = append(metas, uploadBlock(t, bkt, dir, ext, res))
 	}
@@ -88,21 +88,22 @@ func TestSyncBlocks(t *testing.T) {
 	require.False(t, s.Ready(), "not ready before the first sync")
 	require.NoError(t, s.SyncBlocks(ctx))
 	require.True(t, s.Ready())
-	require.Equal(t, []ulid.ULID{id(0), id(2), id(5)}, blockIDs(s),
-		"partial upload, downsampled block and block marked for deletion long ago are not served")
+	require.Equal(t, []ulid.ULID{id(0), id(2), id(3), id(5)}, blockIDs(s),
+		"partial upload and block marked for deletion long ago are not served; the downsampled block is")
 	require.Equal(t, ext, s.Blocks()[0].Labels)
 
 	// The partial upload completes, block 0 is deleted (meta.json first).
 	uploadBlock(t, bkt, dirs[1], ext, 0)
 	require.NoError(t, bkt.Delete(ctx, path.Join(id(0).String(), metadata.MetaFilename)))
 	require.NoError(t, s.SyncBlocks(ctx))
-	require.Equal(t, []ulid.ULID{id(1), id(2), id(5)}, blockIDs(s))
+	require.Equal(t, []ulid.ULID{id(1), id(2), id(3), id(5)}, blockIDs(s))
+	require.Equal(t, metadata.Resolution5m, s.Blocks()[2].Resolution)
 	require.NotZero(t, seriesCount(t, s, math.MinInt64, math.MaxInt64))
 
 	t.Run("time_partitioning", func(t *testing.T) {
 		cfg := testConfig()
 		cfg.MinTime = metas[2].MinTime + 1 // inside block 2
-		cfg.MaxTime = metas[2].MaxTime     // first ms of block 3 (downsampled)
+		cfg.MaxTime = metas[2].MaxTime - 1 // last ms of block 2
 		s := newStore(t, cfg, bkt)
 		require.Equal(t, []ulid.ULID{id(2)}, blockIDs(s))
 	})
@@ -110,7 +111,7 @@ func TestSyncBlocks(t *testing.T) {
 		bkt.failIter = true
 		defer func() { bkt.failIter = false }()
 		require.Error(t, s.SyncBlocks(ctx))
-		require.Equal(t, []ulid.ULID{id(1), id(2), id(5)}, blockIDs(s), "blocks kept while the bucket cannot be listed")
+		require.Equal(t, []ulid.ULID{id(1), id(2), id(3), id(5)}, blockIDs(s), "blocks kept while the bucket cannot be listed")
 	})
 }
 

@@ -19,8 +19,8 @@ import (
 
 // SyncBlocks brings the set of served blocks in line with the bucket: it
 // lists the block directories, reads the meta.json of each (concurrently,
-// BlockSyncConcurrency at a time), and serves the raw blocks overlapping
-// [MinTime, MaxTime] that are not marked for deletion for longer than
+// BlockSyncConcurrency at a time), and serves the blocks, raw and
+// downsampled, overlapping [MinTime, MaxTime] that are not marked for deletion for longer than
 // IgnoreDeletionMarksDelay. Directories without meta.json (partial uploads)
 // are ignored. New blocks are opened; blocks gone from the list are closed
 // (after the calls reading them return). A block whose index cannot be
@@ -152,8 +152,8 @@ func (s *Store) syncOne(ctx context.Context, id ulid.ULID, loaded *block) syncRe
 			return syncResult{}
 		}
 	}
-	if r := meta.Thanos.Downsample.Resolution; r != metadata.ResolutionRaw {
-		s.logger.Debug("block ignored: downsampled blocks are not served yet", "block", id, "resolution", r)
+	if r := meta.Thanos.Downsample.Resolution; r < 0 {
+		s.logger.Warn("block ignored: negative downsampling resolution in meta.json", "block", id, "resolution", r)
 		return syncResult{}
 	}
 	if meta.MaxTime <= s.cfg.MinTime || meta.MinTime > s.cfg.MaxTime {
