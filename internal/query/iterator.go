@@ -16,7 +16,7 @@ type chunkRef struct {
 	src int
 }
 
-// chunksIterator iterates the samples of a list of wire chunks sorted by
+// chunksIterator iterates the samples of a list of raw wire chunks sorted by
 // min_time, possibly from several sources. Runs of chunks whose time ranges
 // overlap are merged with a mergeIterator; every sample at or before the last
 // one returned is dropped, so timestamps strictly increase.
@@ -151,34 +151,14 @@ func (it *chunksIterator) AtT() int64  { return it.lastT }
 func (it *chunksIterator) AtST() int64 { return it.cur.AtST() }
 func (it *chunksIterator) Err() error  { return it.err }
 
-// decodeChunk returns an iterator over one wire chunk: its raw data when
-// present, else the aggregate that fits the request (counter, min, max, or
-// sum/count as an average).
-func decodeChunk(c *storepb.AggrChunk, aggrs []storepb.Aggr) chunkenc.Iterator {
+// decodeChunk returns an iterator over the raw data of one wire chunk.
+// Aggregate chunks (downsampled data) never reach it: newSeriesIterator reads
+// them a run at a time.
+func decodeChunk(c *storepb.AggrChunk, _ []storepb.Aggr) chunkenc.Iterator {
 	if raw := c.GetRaw(); raw != nil {
 		return chunkIterator(raw)
 	}
-	for _, a := range aggrs {
-		switch a {
-		case storepb.Aggr_COUNTER:
-			if c.GetCounter() != nil {
-				return chunkIterator(c.GetCounter())
-			}
-		case storepb.Aggr_MIN:
-			if c.GetMin() != nil {
-				return chunkIterator(c.GetMin())
-			}
-		case storepb.Aggr_MAX:
-			if c.GetMax() != nil {
-				return chunkIterator(c.GetMax())
-			}
-		case storepb.Aggr_SUM, storepb.Aggr_COUNT:
-			if c.GetSum() != nil && c.GetCount() != nil {
-				return &avgIterator{sum: chunkIterator(c.GetSum()), count: chunkIterator(c.GetCount())}
-			}
-		}
-	}
-	return errIterator{err: fmt.Errorf("chunk [%d, %d] has neither raw data nor the requested aggregates %v: the store does not serve this resolution, query with max_source_resolution=0s", c.GetMinTime(), c.GetMaxTime(), aggrs)}
+	return errIterator{err: fmt.Errorf("chunk [%d, %d] has no raw data", c.GetMinTime(), c.GetMaxTime())}
 }
 
 // chunkIterator decodes one wire chunk with chunkenc.
@@ -199,66 +179,6 @@ func chunkIterator(c *storepb.Chunk) chunkenc.Iterator {
 		return errIterator{err: fmt.Errorf("decode %v chunk: %w", c.GetType(), err)}
 	}
 	return chk.Iterator(nil)
-}
-
-// avgIterator yields sum/count of two aggregate chunks with the same
-// timestamps (downsampled data).
-type avgIterator struct {
-	sum, count chunkenc.Iterator
-	t          int64
-	v          float64
-	err        error
-}
-
-func (it *avgIterator) load(a, b chunkenc.ValueType) chunkenc.ValueType {
-	if a == chunkenc.ValNone || b == chunkenc.ValNone {
-		return chunkenc.ValNone
-	}
-	if a != chunkenc.ValFloat || b != chunkenc.ValFloat {
-		it.err = fmt.Errorf("downsampled sum/count chunks hold %v/%v samples, want floats", a, b)
-		return chunkenc.ValNone
-	}
-	ts, s := it.sum.At()
-	tc, c := it.count.At()
-	if ts != tc {
-		it.err = fmt.Errorf("downsampled sum and count chunks disagree on timestamps (%d != %d)", ts, tc)
-		return chunkenc.ValNone
-	}
-	it.t, it.v = ts, s/c
-	return chunkenc.ValFloat
-}
-
-func (it *avgIterator) Next() chunkenc.ValueType {
-	if it.err != nil {
-		return chunkenc.ValNone
-	}
-	return it.load(it.sum.Next(), it.count.Next())
-}
-
-func (it *avgIterator) Seek(t int64) chunkenc.ValueType {
-	if it.err != nil {
-		return chunkenc.ValNone
-	}
-	return it.load(it.sum.Seek(t), it.count.Seek(t))
-}
-
-func (it *avgIterator) At() (int64, float64) { return it.t, it.v }
-func (it *avgIterator) AtHistogram(*histogram.Histogram) (int64, *histogram.Histogram) {
-	return it.t, nil
-}
-func (it *avgIterator) AtFloatHistogram(*histogram.FloatHistogram) (int64, *histogram.FloatHistogram) {
-	return it.t, nil
-}
-func (it *avgIterator) AtT() int64  { return it.t }
-func (it *avgIterator) AtST() int64 { return 0 }
-func (it *avgIterator) Err() error {
-	if it.err != nil {
-		return it.err
-	}
-	if err := it.sum.Err(); err != nil {
-		return err
-	}
-	return it.count.Err()
 }
 
 // errIterator has no samples and returns err.

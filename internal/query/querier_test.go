@@ -336,7 +336,7 @@ func TestDownsampledAverage(t *testing.T) {
 	sum := xorChunk(t, fsample{t: 0, f: 10}, fsample{t: 300_000, f: 30})
 	count := xorChunk(t, fsample{t: 0, f: 5}, fsample{t: 300_000, f: 10})
 	c := &storepb.AggrChunk{MinTime: 0, MaxTime: 300_000, Sum: sum.Raw, Count: count.Raw}
-	it := newChunksIterator([]chunkRef{{c: c}}, aggrsFor("avg_over_time"))
+	it := newSeriesIterator([]chunkRef{{c: c}}, aggrsFor("avg_over_time"))
 	var vals []float64
 	for it.Next() == chunkenc.ValFloat {
 		_, v := it.At()
@@ -345,7 +345,7 @@ func TestDownsampledAverage(t *testing.T) {
 	require.NoError(t, it.Err())
 	require.Equal(t, []float64{2, 3}, vals)
 
-	it = newChunksIterator([]chunkRef{{c: c}}, aggrsFor("rate"))
+	it = newSeriesIterator([]chunkRef{{c: c}}, aggrsFor("rate"))
 	require.Equal(t, chunkenc.ValNone, it.Next())
 	require.ErrorContains(t, it.Err(), "max_source_resolution", "a missing aggregate tells the user what to do")
 }

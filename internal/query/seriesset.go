@@ -92,7 +92,7 @@ type wireSeries struct {
 func (s *wireSeries) Labels() labels.Labels { return s.lset }
 
 func (s *wireSeries) Iterator(chunkenc.Iterator) chunkenc.Iterator {
-	return newChunksIterator(sortedRefs(s.chunks, s.src, nil), s.aggrs)
+	return newSeriesIterator(sortedRefs(s.chunks, s.src, nil), s.aggrs)
 }
 
 // sortedRefs appends the chunks of one source to refs, keeping refs sorted by
@@ -131,7 +131,7 @@ func (s *mergedSeries) Iterator(chunkenc.Iterator) chunkenc.Iterator {
 			refs = append(refs, chunkRef{c: chk, src: c.src})
 		}
 	}
-	return newChunksIterator(sortedRefs(nil, 0, refs), s.aggrs)
+	return newSeriesIterator(sortedRefs(nil, 0, refs), s.aggrs)
 }
 
 // mergeSeriesSet yields one series per label set of a sorted list, merging
