@@ -111,7 +111,11 @@ func StartAzure(t testing.TB) objstore.Config {
 	t.Helper()
 	bin := Binary(t, filepath.Join("node_modules", ".bin", "azurite-blob"))
 	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node is not installed: Azurite needs it")
+		msg := "node is not installed: Azurite needs it (apt-get install nodejs)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
 	}
 	workspace := t.TempDir()
 	addr := startProcess(t, "azurite-blob", func(port int) *exec.Cmd {
