@@ -3,7 +3,6 @@ package bucketstore
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
@@ -15,15 +14,6 @@ import (
 
 	"github.com/strata-io/strata/pkg/storepb"
 )
-
-// labelRange returns the inclusive ms range of a label request; an unset
-// range (both ends 0) means all data.
-func labelRange(start, end int64) (int64, int64) {
-	if start == 0 && end == 0 {
-		return math.MinInt64, math.MaxInt64
-	}
-	return start, end
-}
 
 // labelCall gathers what the blocks of a label request answer: per block
 // results or, for a block that cannot be read, an error (the call's error
@@ -57,7 +47,7 @@ func (s *Store) LabelNames(ctx context.Context, req *storepb.LabelNamesRequest) 
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "label names request matchers: %v", err)
 	}
-	mint, maxt := labelRange(req.GetStart(), req.GetEnd())
+	mint, maxt := storepb.LabelRequestRange(req.GetStart(), req.GetEnd())
 	blocks, err := s.acquire(func(b *block) bool { return b.overlaps(mint, maxt) })
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
@@ -126,7 +116,7 @@ func (s *Store) LabelValues(ctx context.Context, req *storepb.LabelValuesRequest
 	if slices.Contains(req.GetWithoutReplicaLabels(), name) {
 		return &storepb.LabelValuesResponse{}, nil
 	}
-	mint, maxt := labelRange(req.GetStart(), req.GetEnd())
+	mint, maxt := storepb.LabelRequestRange(req.GetStart(), req.GetEnd())
 	blocks, err := s.acquire(func(b *block) bool { return b.overlaps(mint, maxt) })
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())

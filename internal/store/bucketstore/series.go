@@ -2,7 +2,6 @@ package bucketstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -142,7 +141,7 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 	}
 
 	var samples uint64
-	w := &seriesSender{srv: srv, batch: int(max(req.GetResponseBatchSize(), 0))}
+	w := storepb.NewSeriesWriter(srv, req.GetResponseBatchSize())
 	for len(groups) > 0 {
 		n := 0
 		k := 0
@@ -211,17 +210,17 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 				}
 				slices.SortStableFunc(out.Chunks, func(a, b *storepb.AggrChunk) int { return cmpInt64(a.GetMinTime(), b.GetMinTime()) })
 			}
-			if err := w.send(out); err != nil {
-				return toStatus(err)
+			if err := w.Send(out); err != nil {
+				return storepb.StatusError(err)
 			}
 		}
 	}
-	if err := w.flush(); err != nil {
-		return toStatus(err)
+	if err := w.Flush(); err != nil {
+		return storepb.StatusError(err)
 	}
 	for _, warn := range warns {
 		if err := srv.Send(&storepb.SeriesResponse{Result: &storepb.SeriesResponse_Warning{Warning: warn}}); err != nil {
-			return toStatus(err)
+			return storepb.StatusError(err)
 		}
 	}
 	return nil
@@ -292,44 +291,4 @@ func (b *block) finalLabels(lb *labels.Builder, without []string) func(labels.La
 		lb.Del(without...)
 		return lb.Labels()
 	}
-}
-
-// toStatus turns err into a gRPC status error, keeping the meaning of
-// context errors and of errors that carry a status.
-func toStatus(err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return status.FromContextError(err).Err()
-	}
-	if st, ok := status.FromError(err); ok {
-		return st.Err()
-	}
-	return status.Error(codes.Internal, err.Error())
-}
-
-// seriesSender sends series one per frame, or in batch frames of up to
-// batch series when batch > 0.
-type seriesSender struct {
-	srv     grpc.ServerStreamingServer[storepb.SeriesResponse]
-	batch   int
-	pending []*storepb.Series
-}
-
-func (w *seriesSender) send(s *storepb.Series) error {
-	if w.batch == 0 {
-		return w.srv.Send(&storepb.SeriesResponse{Result: &storepb.SeriesResponse_Series{Series: s}})
-	}
-	w.pending = append(w.pending, s)
-	if len(w.pending) < w.batch {
-		return nil
-	}
-	return w.flush()
-}
-
-func (w *seriesSender) flush() error {
-	if len(w.pending) == 0 {
-		return nil
-	}
-	b := &storepb.SeriesBatch{Series: w.pending}
-	w.pending = nil
-	return w.srv.Send(&storepb.SeriesResponse{Result: &storepb.SeriesResponse_Batch{Batch: b}})
 }

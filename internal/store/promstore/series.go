@@ -82,29 +82,13 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv storepb.Store_SeriesServe
 
 // sendSeries streams series one per frame, or in batch frames of batchSize.
 func sendSeries(srv storepb.Store_SeriesServer, series []outSeries, batchSize int64) error {
-	if batchSize <= 0 {
-		for _, os := range series {
-			r := &storepb.SeriesResponse{Result: &storepb.SeriesResponse_Series{Series: &storepb.Series{
-				Labels: storepb.LabelsToProto(os.lset), Chunks: os.chunks,
-			}}}
-			if err := srv.Send(r); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	for len(series) > 0 {
-		n := min(int64(len(series)), batchSize)
-		batch := &storepb.SeriesBatch{Series: make([]*storepb.Series, 0, n)}
-		for _, os := range series[:n] {
-			batch.Series = append(batch.Series, &storepb.Series{Labels: storepb.LabelsToProto(os.lset), Chunks: os.chunks})
-		}
-		if err := srv.Send(&storepb.SeriesResponse{Result: &storepb.SeriesResponse_Batch{Batch: batch}}); err != nil {
+	w := storepb.NewSeriesWriter(srv, batchSize)
+	for _, os := range series {
+		if err := w.Send(&storepb.Series{Labels: storepb.LabelsToProto(os.lset), Chunks: os.chunks}); err != nil {
 			return err
 		}
-		series = series[n:]
 	}
-	return nil
+	return w.Flush()
 }
 
 // splitMatchers evaluates the matchers on external label names against the

@@ -2,7 +2,6 @@ package tsdbstore
 
 import (
 	"context"
-	"math"
 	"slices"
 	"strings"
 
@@ -14,15 +13,6 @@ import (
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
-// labelRange returns the inclusive ms range of a label request; an unset
-// range (both ends 0) means all data.
-func labelRange(start, end int64) (int64, int64) {
-	if start == 0 && end == 0 {
-		return math.MinInt64, math.MaxInt64
-	}
-	return start, end
-}
-
 // LabelNames implements storepb.StoreServer: the sorted, unique label names
 // of the series matching the request in [start, end], external label names
 // included (when any series matches) and without_replica_labels removed, at
@@ -33,7 +23,7 @@ func (s *Store) LabelNames(ctx context.Context, req *storepb.LabelNamesRequest) 
 		return nil, status.Errorf(codes.InvalidArgument, "label names request matchers: %v", err)
 	}
 	ms, ok := s.splitMatchers(ms)
-	mint, maxt := labelRange(req.GetStart(), req.GetEnd())
+	mint, maxt := storepb.LabelRequestRange(req.GetStart(), req.GetEnd())
 	if !ok || mint > maxt {
 		return &storepb.LabelNamesResponse{}, nil
 	}
@@ -49,7 +39,7 @@ func (s *Store) LabelNames(ctx context.Context, req *storepb.LabelNamesRequest) 
 
 	names, warns, err := q.LabelNames(ctx, &storage.LabelHints{}, ms...)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, storepb.StatusError(err)
 	}
 	if len(names) > 0 {
 		names = cloneStrings(names)
@@ -79,7 +69,7 @@ func (s *Store) LabelValues(ctx context.Context, req *storepb.LabelValuesRequest
 		return nil, status.Errorf(codes.InvalidArgument, "label values request matchers: %v", err)
 	}
 	ms, ok := s.splitMatchers(ms)
-	mint, maxt := labelRange(req.GetStart(), req.GetEnd())
+	mint, maxt := storepb.LabelRequestRange(req.GetStart(), req.GetEnd())
 	if !ok || mint > maxt || slices.Contains(req.GetWithoutReplicaLabels(), name) {
 		return &storepb.LabelValuesResponse{}, nil
 	}
@@ -97,7 +87,7 @@ func (s *Store) LabelValues(ctx context.Context, req *storepb.LabelValuesRequest
 		// The value is known; it is served only if some series matches.
 		names, warns, err := q.LabelNames(ctx, &storage.LabelHints{Limit: 1}, ms...)
 		if err != nil {
-			return nil, toStatus(err)
+			return nil, storepb.StatusError(err)
 		}
 		resp := &storepb.LabelValuesResponse{Warnings: warningStrings(warns.AsErrors())}
 		if len(names) > 0 {
@@ -108,7 +98,7 @@ func (s *Store) LabelValues(ctx context.Context, req *storepb.LabelValuesRequest
 
 	values, warns, err := q.LabelValues(ctx, name, &storage.LabelHints{Limit: int(max(req.GetLimit(), 0))}, ms...)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, storepb.StatusError(err)
 	}
 	values = cloneStrings(values)
 	values = slices.DeleteFunc(values, func(v string) bool { return v == "" })

@@ -1,8 +1,6 @@
 package tsdbstore
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -70,7 +68,7 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 	}
 	set := q.Select(ctx, true, hints, ms...)
 
-	w := newSeriesWriter(srv, req.GetResponseBatchSize())
+	w := storepb.NewSeriesWriter(srv, req.GetResponseBatchSize())
 	conv := chunkConverter{mint: mint, maxt: maxt}
 	var (
 		b    = labels.NewBuilder(labels.EmptyLabels())
@@ -89,7 +87,7 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 				return true, nil
 			}
 		}
-		if err := w.send(out); err != nil {
+		if err := w.Send(out); err != nil {
 			return false, err
 		}
 		sent++
@@ -101,7 +99,7 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 			cs := set.At()
 			more, err := emit(cs.Labels(), cs)
 			if err != nil {
-				return toStatus(err)
+				return storepb.StatusError(err)
 			}
 			if !more {
 				break
@@ -121,7 +119,7 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 		for _, p := range all {
 			more, err := emit(p.lset, p.cs)
 			if err != nil {
-				return toStatus(err)
+				return storepb.StatusError(err)
 			}
 			if !more {
 				break
@@ -131,58 +129,13 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 	if err := set.Err(); err != nil {
 		return status.Errorf(codes.Internal, "select series: %v", err)
 	}
-	if err := w.flush(); err != nil {
-		return toStatus(err)
+	if err := w.Flush(); err != nil {
+		return storepb.StatusError(err)
 	}
 	for _, warn := range set.Warnings().AsErrors() {
 		if err := srv.Send(&storepb.SeriesResponse{Result: &storepb.SeriesResponse_Warning{Warning: warn.Error()}}); err != nil {
-			return toStatus(err)
+			return storepb.StatusError(err)
 		}
 	}
 	return nil
-}
-
-// toStatus turns err into a gRPC status error: context errors keep their
-// meaning (Canceled, DeadlineExceeded), errors carrying a status keep it, and
-// anything else is Internal.
-func toStatus(err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return status.FromContextError(err).Err()
-	}
-	if st, ok := status.FromError(err); ok {
-		return st.Err()
-	}
-	return status.Error(codes.Internal, err.Error())
-}
-
-// seriesWriter sends series one per frame, or in batch frames of up to
-// batchSize series when batchSize > 0.
-type seriesWriter struct {
-	srv       grpc.ServerStreamingServer[storepb.SeriesResponse]
-	batchSize int
-	batch     []*storepb.Series
-}
-
-func newSeriesWriter(srv grpc.ServerStreamingServer[storepb.SeriesResponse], batchSize int64) *seriesWriter {
-	return &seriesWriter{srv: srv, batchSize: int(max(batchSize, 0))}
-}
-
-func (w *seriesWriter) send(s *storepb.Series) error {
-	if w.batchSize == 0 {
-		return w.srv.Send(&storepb.SeriesResponse{Result: &storepb.SeriesResponse_Series{Series: s}})
-	}
-	w.batch = append(w.batch, s)
-	if len(w.batch) >= w.batchSize {
-		return w.flush()
-	}
-	return nil
-}
-
-func (w *seriesWriter) flush() error {
-	if len(w.batch) == 0 {
-		return nil
-	}
-	r := &storepb.SeriesResponse{Result: &storepb.SeriesResponse_Batch{Batch: &storepb.SeriesBatch{Series: w.batch}}}
-	w.batch = make([]*storepb.Series, 0, w.batchSize)
-	return w.srv.Send(r)
 }
