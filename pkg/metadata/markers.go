@@ -50,6 +50,9 @@ const (
 	// DownsampleVerticalCompactionReason: the block must not be compacted
 	// vertically because it is downsampled.
 	DownsampleVerticalCompactionReason Reason = "downsample-vertical-compaction"
+	// CorruptBlockReason: the block cannot be read (truncated or damaged
+	// index or chunks). Strata's own value: Thanos writes none for this.
+	CorruptBlockReason Reason = "block-corrupt"
 )
 
 // Marker is one of the marker files a block can carry in the bucket:
