@@ -158,7 +158,7 @@ for r in "${REPLICAS[@]}"; do
     --tsdb.path="$WORK/prometheus-${r% *}-${r#* }/data" --objstore.config="$BUCKET"
   ENDPOINTS+=(--endpoint="127.0.0.1:${SC_GRPC[$r]}")
 done
-start store "$BIN/strata" store --objstore.config="$BUCKET" --sync-block-duration=1m \
+start store "$BIN/strata" store --objstore.config="$BUCKET" --sync-block-duration=1m --data-dir="$WORK/store-data" \
   --grpc-address="127.0.0.1:$ST_GRPC" --http-address="127.0.0.1:$ST_HTTP"
 ENDPOINTS+=(--endpoint="127.0.0.1:$ST_GRPC")
 wait_ready store "http://127.0.0.1:$ST_HTTP/-/ready"

@@ -34,6 +34,9 @@ type Config struct {
 	Server   server.Config
 	Objstore objstore.Flags
 
+	// DataDir holds the index-headers (--data-dir).
+	DataDir                  string
+	IndexHeaderIdleTimeout   time.Duration
 	SyncInterval             time.Duration
 	BlockSyncConcurrency     int
 	IgnoreDeletionMarksDelay time.Duration
@@ -64,6 +67,10 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 	c.Server.RegisterFlags(cmd)
 	c.Objstore.RegisterFlags(cmd)
 	def := bucketstore.DefaultConfig()
+	cmd.Flag("data-dir", "Local directory for the index-header of each served block (kept across restarts, a few percent of the index size).").
+		Default("./data").StringVar(&c.DataDir)
+	cmd.Flag("store.index-header-idle-timeout", "Drop a block's index-header from memory after it has not been used for this long (it is read again from the data dir when needed). 0: never.").
+		Default(def.IndexHeaderIdleTimeout.String()).DurationVar(&c.IndexHeaderIdleTimeout)
 	cmd.Flag("sync-block-duration", "How often the bucket is listed for new and deleted blocks.").
 		Default(def.SyncInterval.String()).DurationVar(&c.SyncInterval)
 	cmd.Flag("block-sync-concurrency", "How many blocks' meta.json are read at once during a sync.").
@@ -135,6 +142,8 @@ func (c *Config) storeConfig(now time.Time) bucketstore.Config {
 	sc.RequestSeriesLimit = c.RequestSeriesLimit
 	sc.RequestSamplesLimit = c.RequestSamplesLimit
 	sc.SeriesMaxConcurrency = c.SeriesMaxConcurrency
+	sc.DataDir = c.DataDir
+	sc.IndexHeaderIdleTimeout = c.IndexHeaderIdleTimeout
 	if c.MinTime != nil {
 		sc.MinTime = c.MinTime.Millis(now, flagutil.MinMillis)
 	}

@@ -8,38 +8,35 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/tsdb/index"
 	"github.com/thanos-io/objstore"
 
 	"github.com/strata-io/strata/internal/cache"
+	"github.com/strata-io/strata/internal/store/indexheader"
 	"github.com/strata-io/strata/pkg/metadata"
 )
 
-// block is one loaded block of the bucket: its meta.json, an index reader
-// over ranged GETs of <ULID>/index (see indexBytes) and ranged chunk reads.
+// block is one loaded block of the bucket: its meta.json, its index (see
+// blockIndex: an index-header on local disk, loaded lazily, plus ranged
+// GETs of <ULID>/index) and ranged chunk reads.
 //
-// Opening a block costs, with 16 KiB index pages: the GET of meta.json (by
-// the sync), one Attributes call when meta.json does not list the index
-// size, and at most 4 ranged GETs of the index (see indexBytes.prefetch):
-// the first page (header, symbol table length), the last page (TOC), the
-// rest of the symbol table, the rest of the postings offset table.
-// index.NewReader reads the TOC, walks the whole symbol table and the whole
-// postings offset table, keeping every 32nd symbol offset and every 32nd
-// postings offset entry in memory; everything else (series, postings lists)
-// is read on demand, page by page, and kept until the block is closed.
+// Opening a block costs the GET of meta.json (by the sync) and, when the
+// header file is not on disk yet (first start, new block), the 4 ranged
+// GETs that build it (indexheader.Build). The header is then dropped from
+// memory until a request needs it, and again when idle (releaseIfIdle).
 //
 // A block is safe for concurrent use. Readers take a reference (acquire)
 // while the store's lock is held and release it when done; close waits for
-// the references to go before unmapping the index.
+// the references to go before closing the header.
 type block struct {
 	meta *metadata.Meta
 	dir  string        // ULID
 	ext  labels.Labels // thanos.labels
 	bkt  objstore.BucketReader
-	ib   *indexBytes
-	ir   *index.Reader
+	hdr  *indexheader.LazyReader
+	ir   *blockIndex
 	// segSizes: segment file name (e.g. "000001") -> size in bytes, from
 	// meta.json's files.
 	segSizes map[string]int64
@@ -51,9 +48,11 @@ type block struct {
 	chunkGets atomic.Int64 // ranged GETs of chunk segments
 }
 
-// openBlock opens the index of the block described by meta. ctx bounds the
-// index fetches for the block's whole life (the store's context).
-func openBlock(ctx context.Context, bkt objstore.BucketReader, meta *metadata.Meta) (_ *block, err error) {
+// openBlock opens the block described by meta, its index-header kept in the
+// file hdrPath (built from the bucket when missing or unreadable). ctx
+// bounds the index reads for the block's whole life (the store's context).
+// A block whose index is truncated or damaged fails here.
+func openBlock(ctx context.Context, bkt objstore.BucketReader, meta *metadata.Meta, hdrPath string, hm *indexheader.Metrics) (*block, error) {
 	dir := meta.ULID.String()
 	b := &block{
 		meta:     meta,
@@ -61,41 +60,30 @@ func openBlock(ctx context.Context, bkt objstore.BucketReader, meta *metadata.Me
 		ext:      meta.Thanos.LabelSet(),
 		bkt:      bkt,
 		segSizes: map[string]int64{},
+		hdr:      indexheader.NewLazyReader(bkt, meta.ULID, hdrPath, hm),
 	}
-	var indexSize int64
 	for _, f := range meta.Thanos.Files {
-		if f.RelPath == metadata.IndexFilename {
-			indexSize = f.SizeBytes
-		}
 		if name, ok := strings.CutPrefix(f.RelPath, metadata.ChunksDirname+"/"); ok {
 			b.segSizes[name] = f.SizeBytes
 		}
 	}
-	name := path.Join(dir, metadata.IndexFilename)
-	if indexSize <= 0 {
-		attrs, err := bkt.Attributes(ctx, name)
-		if err != nil {
-			return nil, fmt.Errorf("size of %s: %w", name, err)
-		}
-		indexSize = attrs.Size
+	var size int64
+	if err := b.hdr.Use(ctx, func(r *indexheader.Reader) error { size = r.IndexSize(); return nil }); err != nil {
+		return nil, errors.Join(err, b.hdr.Close())
 	}
-	b.ib, err = newIndexBytes(ctx, bkt, name, indexSize)
-	if err != nil {
-		return nil, err
+	// Loaded on demand from now on.
+	b.hdr.ReleaseIfIdle(time.Now(), 0)
+	guess := int64(seriesSizeGuess)
+	if m := meta.Thanos.IndexStats.SeriesMaxSize; m > 0 {
+		guess = m
 	}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, b.ib.close())
-		}
-	}()
-	if err := b.ib.prefetch(); err != nil {
-		return nil, err
-	}
-	if err := guard(func() (err error) {
-		b.ir, err = index.NewReader(b.ib, index.DecodePostingsRaw)
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("open %s: %w", name, err)
+	b.ir = &blockIndex{
+		ctx:         ctx,
+		bkt:         bkt,
+		name:        path.Join(dir, metadata.IndexFilename),
+		size:        size,
+		hdr:         b.hdr,
+		seriesGuess: guess,
 	}
 	return b, nil
 }
@@ -139,16 +127,17 @@ func (b *block) splitMatchers(ms []*labels.Matcher) (rest []*labels.Matcher, ok 
 // release drops a reference taken by the store on behalf of a reader.
 func (b *block) release() { b.refs.Done() }
 
-// close waits for the readers of the block to release it, then frees its
-// index. The store removes the block from its set before closing it, so no
-// new reference can be taken.
+// close waits for the readers of the block to release it, then closes its
+// index-header (the file stays). The store removes the block from its set
+// before closing it, so no new reference can be taken.
 func (b *block) close() error {
 	if b.closed.Swap(true) {
 		return nil
 	}
 	b.refs.Wait()
-	return b.ib.close()
+	return b.hdr.Close()
 }
 
-// indexGets returns the number of ranged GETs of the index so far.
-func (b *block) indexGets() int64 { return b.ib.gets.Load() }
+// indexGets returns the number of ranged GETs of the index by queries so
+// far.
+func (b *block) indexGets() int64 { return b.ir.gets.Load() }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
@@ -21,10 +22,9 @@ const seriesFetchBatch = 1024
 
 // cachedIndex is a block's index reader whose postings lists are served
 // from the index cache when there, and stored in it when read from the
-// bucket. Keys: cache.PostingsKey; values: encodePostings. Calls into it
-// must be guarded (see guard), like calls into the index reader.
+// bucket. Keys: cache.PostingsKey; values: encodePostings.
 type cachedIndex struct {
-	tsdb.IndexReader // the block's *index.Reader
+	tsdb.IndexReader // the block's *blockIndex
 	b                *block
 }
 
@@ -37,7 +37,9 @@ func (b *block) index() tsdb.IndexReader {
 	return cachedIndex{IndexReader: b.ir, b: b}
 }
 
-// Postings returns the union of the postings lists of name=values.
+// Postings returns the union of the postings lists of name=values: those
+// in the cache from it, the others read from the bucket (lists close to
+// each other in one GET) and stored.
 func (c cachedIndex) Postings(ctx context.Context, name string, values ...string) (index.Postings, error) {
 	keys := make([]string, len(values))
 	for i, v := range values {
@@ -45,6 +47,7 @@ func (c cachedIndex) Postings(ctx context.Context, name string, values ...string
 	}
 	hits, _ := c.b.cache.Fetch(ctx, keys)
 	its := make([]index.Postings, 0, len(values))
+	var miss []string
 	for i, v := range values {
 		if raw, ok := hits[keys[i]]; ok {
 			if refs, err := decodePostings(raw); err == nil {
@@ -52,18 +55,24 @@ func (c cachedIndex) Postings(ctx context.Context, name string, values ...string
 				continue
 			}
 		}
-		p, err := c.IndexReader.Postings(ctx, name, v)
-		if err != nil {
-			return nil, err
-		}
+		miss = append(miss, v)
+	}
+	err := c.b.ir.postingsLists(ctx, name, miss, func(v string, p index.Postings) error {
 		refs, err := index.ExpandPostings(p)
 		if err != nil {
-			return nil, fmt.Errorf("read postings of %s=%q: %w", name, v, err)
+			return fmt.Errorf("read postings of %s=%q: %w", name, v, err)
 		}
-		c.b.cache.Store(keys[i], encodePostings(refs))
+		c.b.cache.Store(cache.PostingsKey(c.b.meta.ULID, name, v), encodePostings(refs))
 		its = append(its, index.NewListPostings(refs))
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if len(its) == 1 {
+	switch len(its) {
+	case 0:
+		return index.EmptyPostings(), nil
+	case 1:
 		return its[0], nil
 	}
 	return index.Merge(ctx, its...), nil
@@ -72,33 +81,13 @@ func (c cachedIndex) Postings(ctx context.Context, name string, values ...string
 // PostingsForLabelMatching returns the union of the postings lists of the
 // values of name accepted by match, each through the cache.
 func (c cachedIndex) PostingsForLabelMatching(ctx context.Context, name string, match func(string) bool) index.Postings {
-	vals, err := c.SortedLabelValues(ctx, name, nil)
-	if err != nil {
-		return index.ErrPostings(err)
-	}
-	if match != nil {
-		kept := vals[:0]
-		for _, v := range vals {
-			if match(v) {
-				kept = append(kept, v)
-			}
-		}
-		vals = kept
-	}
-	if len(vals) == 0 {
-		return index.EmptyPostings()
-	}
-	p, err := c.Postings(ctx, name, vals...)
-	if err != nil {
-		return index.ErrPostings(err)
-	}
-	return p
+	return postingsForLabelMatching(ctx, c, name, match)
 }
 
 // PostingsForAllLabelValues returns the postings of the series with name
 // set.
 func (c cachedIndex) PostingsForAllLabelValues(ctx context.Context, name string) index.Postings {
-	return c.PostingsForLabelMatching(ctx, name, nil)
+	return postingsForLabelMatching(ctx, c, name, nil)
 }
 
 // encodePostings encodes sorted series references as uvarint deltas.
@@ -139,64 +128,58 @@ func decodePostings(b []byte) ([]storage.SeriesRef, error) {
 }
 
 // forEachSeries calls f with the labels and chunk metas of each series of
-// the postings p, in order. With an index cache, entries are looked up in
-// it in batches and those missed are read from the index and stored (key
+// the postings p, in order, reading the entries in batches (see
+// blockIndex.series). With an index cache, entries are looked up in it
+// first and those missed are read from the index and stored (key
 // cache.SeriesKey, value encodeSeries). The labels and metas passed to f
-// are valid until f returns. Must be guarded.
+// are valid until f returns.
 func (b *block) forEachSeries(ctx context.Context, p index.Postings, f func(ref storage.SeriesRef, lset labels.Labels, metas []chunks.Meta) error) error {
-	var (
-		sb    labels.ScratchBuilder
-		metas []chunks.Meta
-	)
-	if b.cache == nil {
-		for p.Next() {
-			if err := b.ir.Series(p.At(), &sb, &metas); err != nil {
-				return fmt.Errorf("read series %d: %w", p.At(), err)
-			}
-			if err := f(p.At(), sb.Labels(), metas); err != nil {
-				return err
-			}
+	return forEachBatch(ctx, p, func(refs []storage.SeriesRef) error {
+		if b.cache == nil {
+			return b.ir.series(ctx, refs, func(i int, lset labels.Labels, metas []chunks.Meta) error {
+				return f(refs[i], lset, metas)
+			})
 		}
-		return p.Err()
-	}
-	refs := make([]storage.SeriesRef, 0, seriesFetchBatch)
-	keys := make([]string, 0, seriesFetchBatch)
-	flush := func() error {
-		hits, _ := b.cache.Fetch(ctx, keys)
+		type entry struct {
+			lset  labels.Labels
+			metas []chunks.Meta
+		}
+		keys := make([]string, len(refs))
 		for i, ref := range refs {
-			if raw, ok := hits[keys[i]]; ok {
-				if err := decodeSeries(raw, &sb, &metas); err == nil {
-					if err := f(ref, sb.Labels(), metas); err != nil {
-						return err
-					}
-					continue
-				}
+			keys[i] = cache.SeriesKey(b.meta.ULID, uint64(ref))
+		}
+		hits, _ := b.cache.Fetch(ctx, keys)
+		var (
+			got      = make([]entry, len(refs))
+			missIdx  []int
+			missRefs []storage.SeriesRef
+			sb       labels.ScratchBuilder
+			metas    []chunks.Meta
+		)
+		for i, ref := range refs {
+			if raw, ok := hits[keys[i]]; ok && decodeSeries(raw, &sb, &metas) == nil {
+				got[i] = entry{lset: sb.Labels(), metas: slices.Clone(metas)}
+				continue
 			}
-			if err := b.ir.Series(ref, &sb, &metas); err != nil {
-				return fmt.Errorf("read series %d: %w", ref, err)
-			}
-			lset := sb.Labels()
+			missIdx = append(missIdx, i)
+			missRefs = append(missRefs, ref)
+		}
+		err := b.ir.series(ctx, missRefs, func(j int, lset labels.Labels, metas []chunks.Meta) error {
+			i := missIdx[j]
 			b.cache.Store(keys[i], encodeSeries(lset, metas))
-			if err := f(ref, lset, metas); err != nil {
+			got[i] = entry{lset: lset, metas: slices.Clone(metas)}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i, e := range got {
+			if err := f(refs[i], e.lset, e.metas); err != nil {
 				return err
 			}
 		}
-		refs, keys = refs[:0], keys[:0]
-		return ctx.Err()
-	}
-	for p.Next() {
-		refs = append(refs, p.At())
-		keys = append(keys, cache.SeriesKey(b.meta.ULID, uint64(p.At())))
-		if len(refs) == seriesFetchBatch {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	if err := p.Err(); err != nil {
-		return err
-	}
-	return flush()
+		return nil
+	})
 }
 
 // encodeSeries encodes a series entry: uvarint label count, then per label

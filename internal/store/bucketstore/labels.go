@@ -62,7 +62,7 @@ func (s *Store) LabelNames(ctx context.Context, req *storepb.LabelNamesRequest) 
 			continue
 		}
 		var got []string
-		err := guard(func() (err error) {
+		err := func() (err error) {
 			if len(rest) == 0 {
 				got, err = b.ir.LabelNames(ctx)
 				return err
@@ -73,7 +73,7 @@ func (s *Store) LabelNames(ctx context.Context, req *storepb.LabelNamesRequest) 
 			}
 			got, err = b.ir.LabelNamesFor(ctx, p)
 			return err
-		})
+		}()
 		if err != nil {
 			if err := c.fail(b, err); err != nil {
 				return nil, err
@@ -151,7 +151,7 @@ func (s *Store) LabelValues(ctx context.Context, req *storepb.LabelValuesRequest
 // labelValues returns the values of name over the block's series matching
 // ms (matchers on external labels removed), copied out of the index.
 func (b *block) labelValues(ctx context.Context, name string, ms []*labels.Matcher) (out []string, err error) {
-	err = guard(func() error {
+	err = func() error {
 		if b.ext.Has(name) {
 			// Known value, served when some series matches.
 			p, err := b.postings(ctx, ms)
@@ -186,6 +186,6 @@ func (b *block) labelValues(ctx context.Context, name string, ms []*labels.Match
 			}
 			return nil
 		})
-	})
+	}()
 	return out, err
 }

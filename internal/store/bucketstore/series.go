@@ -229,16 +229,12 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 // postings returns the postings of the series of the block matching ms
 // (matchers on external label names already removed); no matcher selects
 // every series.
-func (b *block) postings(ctx context.Context, ms []*labels.Matcher) (p index.Postings, err error) {
+func (b *block) postings(ctx context.Context, ms []*labels.Matcher) (index.Postings, error) {
 	if len(ms) == 0 {
 		// `""=""` selects every series (the all-postings key).
 		ms = []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, "", "")}
 	}
-	err = guard(func() (err error) {
-		p, err = tsdb.PostingsForMatchers(ctx, b.index(), ms...)
-		return err
-	})
-	return p, err
+	return tsdb.PostingsForMatchers(ctx, b.index(), ms...)
 }
 
 // selectSeries returns the series of the block matching ms with at least
@@ -258,19 +254,17 @@ func (b *block) selectSeries(ctx context.Context, ms []*labels.Matcher, ranges [
 		lb      = labels.NewBuilder(labels.EmptyLabels())
 		stripFn = b.finalLabels(lb, without)
 	)
-	err = guard(func() error {
-		return b.forEachSeries(ctx, p, func(_ storage.SeriesRef, lset labels.Labels, metas []chunks.Meta) error {
-			var keep []chunks.Meta
-			for _, m := range metas {
-				if overlapsAny(ranges, m.MinTime, m.MaxTime) {
-					keep = append(keep, m)
-				}
+	err = b.forEachSeries(ctx, p, func(_ storage.SeriesRef, lset labels.Labels, metas []chunks.Meta) error {
+		var keep []chunks.Meta
+		for _, m := range metas {
+			if overlapsAny(ranges, m.MinTime, m.MaxTime) {
+				keep = append(keep, m)
 			}
-			if len(keep) > 0 {
-				out = append(out, blockSeries{lset: stripFn(lset), b: b, chks: keep})
-			}
-			return nil
-		})
+		}
+		if len(keep) > 0 {
+			out = append(out, blockSeries{lset: stripFn(lset), b: b, chks: keep})
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err

@@ -2,10 +2,12 @@
 // over the blocks of an object-storage bucket laid out as in
 // shared/spec/bucket.md.
 //
-// The store syncs the list of blocks periodically (SyncBlocks, Run), opens
-// an index reader per block that reads the index with ranged GETs (never
-// the whole file, see indexBytes) and reads chunks with ranged GETs merged
-// over small gaps (see planChunkReads). Raw and downsampled blocks are
+// The store syncs the list of blocks periodically (SyncBlocks, Run). Per
+// block it keeps a compact index-header on local disk (package
+// indexheader: symbols and postings offsets, built from ranged reads of
+// the index, loaded into memory on demand and dropped when idle) and reads
+// postings lists and series entries with ranged GETs (see blockIndex),
+// chunks with ranged GETs merged over small gaps (see planChunkReads). Raw and downsampled blocks are
 // served: a Series request picks, per time range, the coarsest resolution
 // it allows (see resolution.go).
 //
@@ -22,6 +24,8 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -35,6 +39,7 @@ import (
 	"github.com/thanos-io/objstore"
 
 	"github.com/strata-io/strata/internal/cache"
+	"github.com/strata-io/strata/internal/store/indexheader"
 	"github.com/strata-io/strata/pkg/infopb"
 	"github.com/strata-io/strata/pkg/storepb"
 )
@@ -73,6 +78,15 @@ type Config struct {
 	// loaded. None: every block.
 	RelabelConfigs []*relabel.Config
 
+	// DataDir holds the index-header file of every served block
+	// (<DataDir>/<ULID>/index-header), kept across restarts so that a
+	// restarted store does not build them again. Empty: a temporary
+	// directory removed by Close.
+	DataDir string
+	// IndexHeaderIdleTimeout: an index-header not used for this long is
+	// dropped from memory (its file stays). 0: never dropped.
+	IndexHeaderIdleTimeout time.Duration
+
 	// IndexCache, when not nil, holds postings lists and series entries
 	// read from the blocks' indexes (see package cache for the keys). It
 	// is shared, not owned: the caller closes it after the store.
@@ -88,6 +102,7 @@ func DefaultConfig() Config {
 		BlockSyncConcurrency:     20,
 		IgnoreDeletionMarksDelay: 24 * time.Hour,
 		SeriesMaxConcurrency:     20,
+		IndexHeaderIdleTimeout:   5 * time.Minute,
 		MinTime:                  math.MinInt64,
 		MaxTime:                  math.MaxInt64,
 	}
@@ -106,6 +121,9 @@ func (c Config) Validate() error {
 	}
 	if c.SeriesMaxConcurrency <= 0 {
 		return fmt.Errorf("series max concurrency must be at least 1, got %d", c.SeriesMaxConcurrency)
+	}
+	if c.IndexHeaderIdleTimeout < 0 {
+		return fmt.Errorf("index-header idle timeout must not be negative, got %s", c.IndexHeaderIdleTimeout)
 	}
 	if c.MinTime > c.MaxTime {
 		return fmt.Errorf("min time %d is after max time %d: nothing would be served", c.MinTime, c.MaxTime)
@@ -137,6 +155,12 @@ type Store struct {
 	bkt    objstore.BucketReader
 	logger *slog.Logger
 	m      *metrics
+	hm     *indexheader.Metrics
+
+	// dataDir is Config.DataDir or, when that is empty, a temporary
+	// directory (tmpDir set) removed by Close.
+	dataDir string
+	tmpDir  bool
 
 	// ctx bounds every fetch made on behalf of a block (index pages are
 	// fetched from inside the index reader, which has no context of its
@@ -194,36 +218,86 @@ func New(cfg Config, bkt objstore.BucketReader, logger *slog.Logger, reg prometh
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	dataDir, tmp := cfg.DataDir, false
+	if dataDir == "" {
+		d, err := os.MkdirTemp("", "strata-store-")
+		if err != nil {
+			return nil, fmt.Errorf("create a temporary data directory (set a data directory instead): %w", err)
+		}
+		dataDir, tmp = d, true
+	} else if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create the data directory for index-headers: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Store{
-		cfg:    cfg,
-		bkt:    bkt,
-		logger: logger,
-		m:      newMetrics(reg),
-		ctx:    ctx,
-		cancel: cancel,
-		blocks: map[ulid.ULID]*block{},
+		cfg:     cfg,
+		bkt:     bkt,
+		logger:  logger,
+		m:       newMetrics(reg),
+		hm:      indexheader.NewMetrics(reg),
+		dataDir: dataDir,
+		tmpDir:  tmp,
+		ctx:     ctx,
+		cancel:  cancel,
+		blocks:  map[ulid.ULID]*block{},
 
 		seriesSlots: make(chan struct{}, cfg.SeriesMaxConcurrency),
 	}, nil
 }
 
 // Run syncs the blocks now and every SyncInterval until ctx is done; sync
-// errors are logged and retried at the next tick. It returns nil when ctx
-// is canceled.
+// errors are logged and retried at the next tick. In between, it drops the
+// index-headers idle for IndexHeaderIdleTimeout from memory. It returns nil
+// when ctx is canceled.
 func (s *Store) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.SyncInterval)
 	defer t.Stop()
+	var idle <-chan time.Time
+	if d := s.cfg.IndexHeaderIdleTimeout; d > 0 {
+		it := time.NewTicker(max(d/4, time.Second))
+		defer it.Stop()
+		idle = it.C
+	}
+	sync := true
 	for {
-		if err := s.SyncBlocks(ctx); err != nil && ctx.Err() == nil {
-			s.logger.Error("sync blocks", "err", err)
+		if sync {
+			if err := s.SyncBlocks(ctx); err != nil && ctx.Err() == nil {
+				s.logger.Error("sync blocks", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return nil
+		case now := <-idle:
+			s.ReleaseIdle(now)
+			sync = false
 		case <-t.C:
+			sync = true
 		}
 	}
+}
+
+// ReleaseIdle drops from memory the index-headers not used since
+// now - IndexHeaderIdleTimeout and returns how many it dropped. Run calls
+// it periodically.
+func (s *Store) ReleaseIdle(now time.Time) int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := 0
+	for _, b := range s.blocks {
+		if b.hdr.ReleaseIfIdle(now, s.cfg.IndexHeaderIdleTimeout) {
+			n++
+		}
+	}
+	if n > 0 {
+		s.logger.Debug("index-headers released", "count", n)
+	}
+	return n
+}
+
+// headerPath returns the index-header file of block id.
+func (s *Store) headerPath(id ulid.ULID) string {
+	return filepath.Join(s.dataDir, id.String(), "index-header")
 }
 
 // Ready tells whether a sync has completed, i.e. the store serves what the
@@ -269,6 +343,9 @@ func (s *Store) Close() error {
 		errs = append(errs, b.close())
 	}
 	s.cancel()
+	if s.tmpDir {
+		errs = append(errs, os.RemoveAll(s.dataDir))
+	}
 	return errors.Join(errs...)
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -74,7 +76,7 @@ func (s *Store) SyncBlocks(ctx context.Context) error {
 	}
 	opened := map[ulid.ULID]*block{}
 	s.forEach(toOpen, func(id ulid.ULID) {
-		b, err := openBlock(s.ctx, s.bkt, results[id].meta)
+		b, err := openBlock(s.ctx, s.bkt, results[id].meta, s.headerPath(id), s.hm)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
@@ -84,7 +86,7 @@ func (s *Store) SyncBlocks(ctx context.Context) error {
 		}
 		b.cache = s.cfg.IndexCache
 		s.m.blockLoads.Inc()
-		s.logger.Debug("block loaded", "block", id, "index_gets", b.indexGets())
+		s.logger.Debug("block loaded", "block", id)
 		opened[id] = b
 	})
 
@@ -107,13 +109,38 @@ func (s *Store) SyncBlocks(ctx context.Context) error {
 	for _, b := range drop {
 		s.logger.Info("block dropped", "block", b.meta.ULID)
 		s.m.blockDrops.Inc()
-		errs = append(errs, b.close())
+		errs = append(errs, b.close(), os.RemoveAll(filepath.Dir(s.headerPath(b.meta.ULID))))
 	}
+	s.removeStaleHeaders()
 	s.m.lastSyncDuration.Set(time.Since(start).Seconds())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("release dropped blocks: %w", err)
 	}
 	return nil
+}
+
+// removeStaleHeaders deletes the index-header directories of blocks that
+// are not served (left by a previous run); failures are only logged.
+func (s *Store) removeStaleHeaders() {
+	entries, err := os.ReadDir(s.dataDir)
+	if err != nil {
+		s.logger.Warn("list the data directory", "dir", s.dataDir, "err", err)
+		return
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, e := range entries {
+		id, err := ulid.ParseStrict(e.Name())
+		if err != nil || !e.IsDir() {
+			continue
+		}
+		if _, ok := s.blocks[id]; ok {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(s.dataDir, e.Name())); err != nil {
+			s.logger.Warn("remove a stale index-header", "block", id, "err", err)
+		}
+	}
 }
 
 // syncResult says whether to serve a listed block and, when keep is set,

@@ -193,3 +193,12 @@ func (l *LazyReader) IndexVersion(ctx context.Context) (v int, err error) {
 	}
 	return v, nil
 }
+
+// Use runs f on the loaded Reader, loading it first if needed, so that a
+// caller can make many lookups (e.g. decode a batch of series entries) for
+// one lock. f must not call methods of l (a release waiting between them
+// would deadlock) and should not block: a release waits for it. Strings
+// from the Reader stay valid after f returns.
+func (l *LazyReader) Use(ctx context.Context, f func(r *Reader) error) error {
+	return l.with(ctx, f)
+}
