@@ -48,7 +48,9 @@ func run(args []string) int {
 	var queryCfg query.Config
 	queryCfg.RegisterFlags(app.Command("query", "Query many StoreAPI endpoints as one Prometheus, with replica deduplication."))
 	var toolsCfg tools.Config
-	toolsCfg.RegisterFlags(app.Command("tools", "Utilities: generate a bucket of benchmark blocks (tools bench gen)."))
+	toolsCmd := app.Command("tools", "Utilities: bucket tools and block viewer (tools bucket ...), benchmark data (tools bench gen).")
+	toolsCfg.RegisterFlags(toolsCmd)
+	bucketCfg := registerToolsBucket(toolsCmd)
 
 	cmd, err := app.Parse(args)
 	if err != nil {
@@ -82,6 +84,10 @@ func run(args []string) int {
 	case tools.BenchGenCommand:
 		err = tools.Run(ctx, cmd, toolsCfg, logger, reg)
 	default:
+		if tools.IsBucketCommand(cmd) {
+			err = runToolsBucket(ctx, cmd, *bucketCfg, logger, reg)
+			break
+		}
 		err = fmt.Errorf("unknown command %q", cmd)
 	}
 	if err != nil {

@@ -25,7 +25,8 @@
 //     counts the value after a reset as increase from zero).
 //
 // Stale markers are not samples for downsampling and are dropped. Native
-// histograms are not downsampled yet (Downsample returns ErrHistogram).
+// histograms are not downsampled (Downsample returns ErrHistogram); a block
+// keeps them at raw resolution, see "Downsampling blocks".
 //
 // The counter section of a chunk holds two samples more than the others: it
 // starts with the first raw sample of the chunk's range, at its own time and
@@ -84,6 +85,46 @@
 // one repeats the input's last raw value. Between output chunks of the same
 // series the repeated value equals the adjusted one, which a reader sees as
 // "no reset here", and which is what happened.
+//
+// # Downsampling blocks
+//
+// BlockDownsampler turns a local block into a new local block: raw -> 5m and
+// 5m -> 1h only (as in Thanos, 1h blocks are always made from 5m blocks;
+// other pairs are refused). It reads the source's
+// series in index order, one at a time, and writes each series' chunks with
+// Prometheus' chunks.Writer and index.Writer, so memory holds one series, not
+// the block. Per series, the chunks are cut into runs:
+//   - from raw: runs of float chunks (XOR, XOR2; overlapping chunks merged)
+//     go through Downsample;
+//   - from 5m: runs of aggregate chunks go through DownsampleAggr; raw float
+//     chunks found among them (some Thanos versions left such chunks in 5m
+//     blocks) are first aggregated at 5m, and empty ones are skipped;
+//   - runs of native histogram chunks are copied unchanged (see below).
+//
+// Native histograms. Thanos compactors without thanos#8110 (merged in 2025)
+// cannot downsample them (they panic on such series, thanos#6983); later ones
+// write aggregate chunks whose count, sum and counter sections hold
+// histogram chunks, without min and max. Strata's aggregate format, store
+// gateway and querier read float sections only, so Strata does not aggregate
+// histograms; and dropping them would lose them for good once retention
+// deletes the raw block. So a downsampled block keeps native histogram chunks
+// at raw resolution, as they are: every store returns them as raw chunks
+// (Thanos' too), and Strata's querier reads raw chunks of a downsampled
+// answer as they are. Their size does not shrink, and a Thanos compactor
+// without thanos#8110 cannot turn such a 5m block into a 1h one (it fails on
+// the histograms as it does on raw blocks holding them). The log line of each
+// downsampled block counts these series (histogram_series_raw) and meta.json
+// counts their samples in stats.numHistogramSamples. Aggregate chunks with
+// histogram sections found in a 5m block (written by Thanos with #8110) cannot
+// be read here; they are dropped from the 1h block with a warning that
+// counts them (the 5m block keeps them).
+//
+// The new meta.json keeps the source's time range, compaction level, sources,
+// labels and extensions, has parents = [source] and source "compactor". Its
+// stats count windows as float samples. The block is written to
+// <dst>/<ULID>.tmp and renamed when complete. Errors caused by the source's
+// data wrap ErrUnreadableBlock: retrying cannot help, the caller marks the
+// block.
 //
 // # Accuracy for PromQL
 //

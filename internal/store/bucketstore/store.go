@@ -258,9 +258,9 @@ func (s *Store) Run(ctx context.Context) error {
 		defer it.Stop()
 		idle = it.C
 	}
-	sync := true
+	doSync := true
 	for {
-		if sync {
+		if doSync {
 			if err := s.SyncBlocks(ctx); err != nil && ctx.Err() == nil {
 				s.logger.Error("sync blocks", "err", err)
 			}
@@ -270,9 +270,9 @@ func (s *Store) Run(ctx context.Context) error {
 			return nil
 		case now := <-idle:
 			s.ReleaseIdle(now)
-			sync = false
+			doSync = false
 		case <-t.C:
-			sync = true
+			doSync = true
 		}
 	}
 }
