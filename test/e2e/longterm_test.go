@@ -14,6 +14,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/stretchr/testify/require"
 
+	"github.com/strata-io/strata/internal/cache/cachetest"
 	"github.com/strata-io/strata/internal/objstore"
 	"github.com/strata-io/strata/internal/objstore/objstoretest"
 	"github.com/strata-io/strata/pkg/metadata"
@@ -49,8 +50,8 @@ var longTermQueries = []string{
 // The querier answers range queries over the 8h exactly as Prometheus does,
 // with no series or point twice although sidecar and store both hold the
 // data; it still answers the same after Prometheus' retention dropped the
-// old blocks, after a store restart, with a corrupt block and with a
-// partial upload in the bucket.
+// old blocks, after a store restart, with a corrupt block, with a partial
+// upload in the bucket, and with the store's memcached index cache killed.
 func TestLongTermStorage(t *testing.T) {
 	t.Parallel()
 	lt := newEnv(t, true).longTerm()
@@ -64,6 +65,7 @@ func TestLongTermStorage(t *testing.T) {
 		{"store restart serves the same data", (*longTermEnv).testStoreRestart},
 		{"block with a truncated index is skipped", (*longTermEnv).testCorruptBlock},
 		{"partial upload is invisible", (*longTermEnv).testPartialUpload},
+		{"memcached index cache serves, and its loss does not", (*longTermEnv).testMemcached},
 	}
 	for _, s := range steps {
 		// Each step builds on the state the previous ones left.
@@ -83,6 +85,7 @@ type longTermEnv struct {
 	prom       *e2eutil.Prometheus
 	sidecar    *e2eutil.Strata
 	store      *e2eutil.Strata
+	memcached  *cachetest.Memcached // the store's index cache
 	querier    *e2eutil.Strata
 	q, st, pd  *e2eutil.Client // querier, store, Prometheus direct
 	start, end time.Time       // the synthetic data, inclusive
@@ -128,7 +131,9 @@ func (e *env) longTerm() *longTermEnv {
 	cfg := "--objstore.config=" + marshal(e.t, lt.bucket)
 	lt.sidecar = e.strata(e2eutil.NewSidecar(bins.Strata, e.dir, "sidecar-eu1-0", lt.prom.URL(),
 		"--tsdb.path="+lt.prom.DataDir(), cfg, "--shipper.interval=1s"), true)
-	lt.store = e.strata(e2eutil.NewStore(bins.Strata, e.dir, "store", cfg, "--sync-block-duration=2s"), true)
+	lt.memcached = cachetest.StartMemcached(e.t)
+	lt.store = e.strata(e2eutil.NewStore(bins.Strata, e.dir, "store", cfg, "--sync-block-duration=2s",
+		"--store.index-cache.memcached-addresses="+lt.memcached.Addr), true)
 	lt.st = e.client(lt.store.URL())
 	lt.querier = e.querier("querier", []string{lt.sidecar.GRPCAddr, lt.store.GRPCAddr}, "--endpoint.check-interval=1s")
 	lt.q = e.client(lt.querier.URL())
@@ -285,6 +290,25 @@ func (lt *longTermEnv) testPartialUpload() {
 			"a partial upload is not an error: %s", line)
 	}
 	lt.requireSameAsBefore("with a partial upload in the bucket")
+}
+
+// testMemcached: the store's index cache is a real memcached. Repeating
+// the queries hits it (postings and series entries come from memcached);
+// with memcached killed, the store answers the same, counting errors.
+func (lt *longTermEnv) testMemcached() {
+	const hits, errs = "strata_index_cache_memcached_hits_total", "strata_index_cache_memcached_errors_total"
+	h0, _, err := lt.st.Metric(lt.ctx, hits)
+	require.NoError(lt.t, err)
+	lt.requireSameAsBefore("with the index cache warm")
+	h1, _, err := lt.st.Metric(lt.ctx, hits)
+	require.NoError(lt.t, err)
+	require.Greater(lt.t, h1, h0, "repeated queries read index entries from memcached")
+
+	lt.memcached.Kill()
+	lt.requireSameAsBefore("with memcached down")
+	e, _, err := lt.st.Metric(lt.ctx, errs)
+	require.NoError(lt.t, err)
+	require.Positive(lt.t, e, "the store counts the failed memcached calls")
 }
 
 // copyBlock downloads the oldest shipped block into a new local block
