@@ -16,6 +16,7 @@ import (
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/version"
 
+	"github.com/strata-io/strata/internal/component/compact"
 	"github.com/strata-io/strata/internal/component/query"
 	"github.com/strata-io/strata/internal/component/sidecar"
 	"github.com/strata-io/strata/internal/component/store"
@@ -47,6 +48,8 @@ func run(args []string) int {
 	storeCfg.RegisterFlags(app.Command("store", "Serve the blocks of a bucket over the StoreAPI (store gateway)."))
 	var queryCfg query.Config
 	queryCfg.RegisterFlags(app.Command("query", "Query many StoreAPI endpoints as one Prometheus, with replica deduplication."))
+	var compactCfg compact.Config
+	compactCfg.RegisterFlags(app.Command("compact", "Keep a bucket compacted, deduplicated, downsampled and within retention; serves the block viewer."))
 	var toolsCfg tools.Config
 	toolsCmd := app.Command("tools", "Utilities: bucket tools and block viewer (tools bucket ...), benchmark data (tools bench gen).")
 	toolsCfg.RegisterFlags(toolsCmd)
@@ -81,6 +84,8 @@ func run(args []string) int {
 		err = query.Run(ctx, queryCfg, logger, reg)
 	case "store":
 		err = store.Run(ctx, storeCfg, logger, reg)
+	case "compact":
+		err = compact.Run(ctx, compactCfg, logger, reg)
 	case tools.BenchGenCommand:
 		err = tools.Run(ctx, cmd, toolsCfg, logger, reg)
 	default:

@@ -16,12 +16,7 @@ type Config struct {
 
 // RegisterFlags adds the common server flags to cmd, with Thanos' names and defaults.
 func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
-	cmd.Flag("http-address", "Listen host:port for HTTP endpoints (metrics, probes, API).").
-		Default("0.0.0.0:10902").StringVar(&c.HTTP.Address)
-	cmd.Flag("http-grace-period", "Time to wait after an interrupt for HTTP requests to finish.").
-		Default("2m").DurationVar(&c.HTTP.GracePeriod)
-	cmd.Flag("http.config", "Path to an exporter-toolkit web config file (TLS, basic auth) for the HTTP server.").
-		Default("").StringVar(&c.HTTP.WebConfigFile)
+	c.HTTP.RegisterFlags(cmd)
 	cmd.Flag("grpc-address", "Listen host:port for the gRPC StoreAPI.").
 		Default("0.0.0.0:10901").StringVar(&c.GRPC.Address)
 	cmd.Flag("grpc-grace-period", "Time to wait after an interrupt for gRPC calls to finish.").
@@ -34,6 +29,17 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		Default("").StringVar(&c.GRPC.TLSClientCA)
 	cmd.Flag("grpc-server-max-connection-age", "Close gRPC connections after this long, so that clients rebalance.").
 		Default("60m").DurationVar(&c.GRPC.MaxConnectionAge)
+}
+
+// RegisterFlags adds the HTTP server flags to cmd, for components that
+// serve no gRPC (the compactor).
+func (c *HTTPConfig) RegisterFlags(cmd *kingpin.CmdClause) {
+	cmd.Flag("http-address", "Listen host:port for HTTP endpoints (metrics, probes, API).").
+		Default("0.0.0.0:10902").StringVar(&c.Address)
+	cmd.Flag("http-grace-period", "Time to wait after an interrupt for HTTP requests to finish.").
+		Default("2m").DurationVar(&c.GracePeriod)
+	cmd.Flag("http.config", "Path to an exporter-toolkit web config file (TLS, basic auth) for the HTTP server.").
+		Default("").StringVar(&c.WebConfigFile)
 }
 
 // defaultGracePeriod is used when a config leaves the grace period at zero.

@@ -1,0 +1,146 @@
+package compact
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/thanos-io/objstore"
+
+	"github.com/strata-io/strata/pkg/metadata"
+)
+
+// partialUploadMinAge is the least age of a partial upload before it is
+// removed, whatever the delete delay: an upload in progress (of this or
+// another instance, or of a sidecar) writes objects continuously, so its
+// newest object is younger than this.
+const partialUploadMinAge = time.Hour
+
+// clean removes from the bucket the owned blocks whose deletion mark is at
+// least DeleteDelay old, and the partial uploads (directories without
+// meta.json) whose ULID time and newest object are both older than
+// max(DeleteDelay, partialUploadMinAge). Partial uploads belong to no
+// stream: every instance removes them (deleting is idempotent). It reports
+// whether some removal failed; those are retried on the next run.
+func (c *Compactor) clean(ctx context.Context, st *bucketState) (bool, error) {
+	now := c.cfg.Now()
+	failed := false
+	for _, b := range st.blocks {
+		if b.Deletion == nil {
+			continue
+		}
+		if !c.cfg.Shard.Owns(StreamLabels(b.Meta.Thanos.Labels, c.cfg.ReplicaLabels)) {
+			continue
+		}
+		if now.Sub(time.Unix(b.Deletion.DeletionTime, 0)) < c.cfg.DeleteDelay {
+			continue
+		}
+		if err := metadata.Delete(ctx, c.logger, c.bkt, b.Meta.ULID); err != nil {
+			if ctx.Err() != nil {
+				return failed, ctx.Err()
+			}
+			c.logger.Warn("deleting a marked block failed, retrying at the next run", "block", b.Meta.ULID, "err", err)
+			c.metrics.cleanFailures.Inc()
+			failed = true
+			continue
+		}
+		c.metrics.deleted.WithLabelValues("marked").Inc()
+		c.logger.Info("deleted block marked for deletion", "block", b.Meta.ULID, "marked", time.Unix(b.Deletion.DeletionTime, 0).UTC())
+	}
+
+	minAge := max(c.cfg.DeleteDelay, partialUploadMinAge)
+	for _, p := range st.partials {
+		if now.Sub(ulid.Time(p.id.Time())) < minAge {
+			continue
+		}
+		newest, names, err := c.partialObjects(ctx, p)
+		if err != nil {
+			if ctx.Err() != nil {
+				return failed, ctx.Err()
+			}
+			c.logger.Warn("listing a partial upload failed, retrying at the next run", "block", p.id, "err", err)
+			c.metrics.cleanFailures.Inc()
+			failed = true
+			continue
+		}
+		if now.Sub(newest) < minAge {
+			continue
+		}
+		if err := c.deleteObjects(ctx, names); err != nil {
+			if ctx.Err() != nil {
+				return failed, ctx.Err()
+			}
+			c.logger.Warn("deleting a partial upload failed, retrying at the next run", "block", p.id, "err", err)
+			c.metrics.cleanFailures.Inc()
+			failed = true
+			continue
+		}
+		c.metrics.deleted.WithLabelValues("partial").Inc()
+		c.logger.Info("deleted partial upload", "block", p.id, "objects", len(names), "last_modified", newest.UTC())
+	}
+	return failed, nil
+}
+
+// partialObjects lists the objects of a partial upload and the newest
+// last-modified time among them (from the sync when it saw it, else from
+// each object's attributes).
+func (c *Compactor) partialObjects(ctx context.Context, p partialBlock) (time.Time, []string, error) {
+	names, err := listRecursive(ctx, c.bkt, p.id.String()+objstore.DirDelim)
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	newest := p.newest
+	if newest.IsZero() {
+		for _, n := range names {
+			a, err := c.bkt.Attributes(ctx, n)
+			if c.bkt.IsObjNotFoundErr(err) {
+				continue
+			}
+			if err != nil {
+				return time.Time{}, nil, fmt.Errorf("attributes of %s: %w", n, err)
+			}
+			if a.LastModified.After(newest) {
+				newest = a.LastModified
+			}
+		}
+	}
+	return newest, names, nil
+}
+
+// deleteObjects deletes names, those already gone included.
+func (c *Compactor) deleteObjects(ctx context.Context, names []string) error {
+	for _, n := range names {
+		if err := c.bkt.Delete(ctx, n); err != nil && !c.bkt.IsObjNotFoundErr(err) {
+			return fmt.Errorf("delete %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// listRecursive returns every object under dir (ending with '/'),
+// descending into sub-directories itself so that it works with every
+// provider.
+func listRecursive(ctx context.Context, bkt objstore.BucketReader, dir string) ([]string, error) {
+	var names, subdirs []string
+	err := bkt.Iter(ctx, dir, func(name string) error {
+		if strings.HasSuffix(name, objstore.DirDelim) {
+			subdirs = append(subdirs, name)
+		} else {
+			names = append(names, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	for _, sub := range subdirs {
+		more, err := listRecursive(ctx, bkt, sub)
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, more...)
+	}
+	return names, nil
+}

@@ -1,0 +1,127 @@
+package compact
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/strata-io/strata/pkg/metadata"
+)
+
+// downsampleAll downsamples the owned streams, Concurrency streams at a
+// time: first raw -> 5m, then 5m -> 1h including the 5m blocks just made.
+// Sources are never deleted here (retention does it). It reports whether
+// some block failed; the error is a missing downsampler or ctx's.
+func (c *Compactor) downsampleAll(ctx context.Context, st *bucketState) (bool, error) {
+	if c.downsampler == nil {
+		return false, errors.New("no downsampler: disable downsampling (--downsampling.disable) or provide one")
+	}
+	byStream := streams(st.blocks, c.cfg.ReplicaLabels, c.cfg.Shard)
+	keys := make([]string, 0, len(byStream))
+	for k := range byStream {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+
+	var (
+		failed atomic.Bool
+		wg     sync.WaitGroup
+		work   = make(chan string)
+	)
+	for range c.cfg.Concurrency {
+		wg.Go(func() {
+			for k := range work {
+				if !c.downsampleStream(ctx, k, byStream[k]) {
+					failed.Store(true)
+				}
+			}
+		})
+	}
+feed:
+	for _, k := range keys {
+		select {
+		case work <- k:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	return failed.Load(), ctx.Err()
+}
+
+// downsampleStream runs the downsamplings due in one stream and reports
+// whether all of them succeeded.
+func (c *Compactor) downsampleStream(ctx context.Context, stream string, blocks []*Block) bool {
+	ok := true
+	for _, from := range []int64{metadata.ResolutionRaw, metadata.Resolution5m} {
+		for _, t := range planDownsampling(blocks, from, c.ranges, c.nowMs()) {
+			if ctx.Err() != nil {
+				return ok
+			}
+			out, err := c.downsampleBlock(ctx, t)
+			if err != nil {
+				if ctx.Err() == nil {
+					c.metrics.downFailures.Inc()
+					c.logger.Error("downsampling failed, retrying at the next run", "stream", stream, "block", t.block.Meta.ULID, "err", err)
+					ok = false
+				}
+				continue
+			}
+			blocks = append(blocks, out)
+		}
+	}
+	return ok
+}
+
+// downsampleBlock downloads the task's block, downsamples it and uploads
+// the result (meta.json last).
+func (c *Compactor) downsampleBlock(ctx context.Context, t downsampleTask) (*Block, error) {
+	start := time.Now()
+	id := t.block.Meta.ULID
+	dir := filepath.Join(c.cfg.WorkDir, downsampleDirName, id.String())
+	defer func() {
+		if err := os.RemoveAll(dir); err != nil {
+			c.logger.Warn("cleaning the local work directory failed", "dir", dir, "err", err)
+		}
+	}()
+	srcDir := filepath.Join(dir, id.String())
+	if err := metadata.Download(ctx, c.logger, c.bkt, id, srcDir); err != nil {
+		return nil, err
+	}
+	meta, err := c.downsampler.Downsample(ctx, srcDir, dir, t.resolution)
+	if err != nil {
+		return nil, fmt.Errorf("downsample block %s to %s: %w", id, resolutionName(t.resolution), err)
+	}
+	if meta.Stats.NumSamples == 0 {
+		return nil, fmt.Errorf("downsampling block %s to %s gave no samples", id, resolutionName(t.resolution))
+	}
+	if err := metadata.Upload(ctx, c.logger, c.bkt, filepath.Join(dir, meta.ULID.String()), meta); err != nil {
+		return nil, fmt.Errorf("upload the downsampling of block %s: %w", id, err)
+	}
+	c.cache.rememberMeta(meta)
+	c.metrics.bytesUploaded.Add(float64(filesSize(meta)))
+	c.metrics.downsampled.WithLabelValues(resolutionName(t.resolution)).Inc()
+	c.logger.Info("block downsampled", "block", id, "resolution", resolutionName(t.resolution), "new_block", meta.ULID,
+		"min_time", meta.MinTime, "max_time", meta.MaxTime, "duration", time.Since(start))
+	return &Block{Meta: meta}, nil
+}
+
+// resolutionName is "raw", "5m", "1h" or the ms value.
+func resolutionName(res int64) string {
+	switch res {
+	case metadata.ResolutionRaw:
+		return "raw"
+	case metadata.Resolution5m:
+		return "5m"
+	case metadata.Resolution1h:
+		return "1h"
+	}
+	return fmt.Sprintf("%dms", res)
+}

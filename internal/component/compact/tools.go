@@ -1,0 +1,55 @@
+package compact
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/thanos-io/objstore"
+
+	"github.com/strata-io/strata/internal/compact"
+	"github.com/strata-io/strata/internal/component/tools"
+	"github.com/strata-io/strata/internal/downsample"
+)
+
+// Retention is `strata tools bucket retention` (a tools.RetentionFunc):
+// one retention pass of the compactor over bkt, with its rules (raw data
+// is kept until a 5m copy of it exists).
+func Retention(ctx context.Context, bkt objstore.Bucket, policy tools.RetentionPolicy, logger *slog.Logger, reg prometheus.Registerer) error {
+	dir, err := os.MkdirTemp("", "strata-retention-")
+	if err != nil {
+		return fmt.Errorf("create a scratch directory: %w", err)
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	cfg := compact.DefaultConfig()
+	cfg.WorkDir = dir
+	cfg.Retention = compact.Retention{Raw: policy.Raw, FiveMinutes: policy.FiveMinutes, OneHour: policy.OneHour}
+	c, err := compact.New(cfg, bkt, nil, downsample.NewBlockDownsampler(logger), logger, reg)
+	if err != nil {
+		return err
+	}
+	return c.RunRetention(ctx)
+}
+
+// Downsample is `strata tools bucket downsample` (a tools.DownsampleFunc):
+// one downsampling pass of the compactor over bkt (raw -> 5m, 5m -> 1h for
+// the blocks that are due).
+func Downsample(ctx context.Context, bkt objstore.Bucket, opts tools.DownsampleOptions, logger *slog.Logger, reg prometheus.Registerer) error {
+	cfg := compact.DefaultConfig()
+	cfg.WorkDir = opts.DataDir
+	if opts.Concurrency > 0 {
+		cfg.Concurrency = opts.Concurrency
+	}
+	c, err := compact.New(cfg, bkt, nil, downsample.NewBlockDownsampler(logger), logger, reg)
+	if err != nil {
+		return err
+	}
+	return c.RunDownsampling(ctx)
+}
+
+var (
+	_ tools.RetentionFunc  = Retention
+	_ tools.DownsampleFunc = Downsample
+)
