@@ -16,7 +16,10 @@ type Strata struct {
 	GRPCAddr  string   // 127.0.0.1:port
 	HTTPAddr  string   // 127.0.0.1:port
 	LogLevel  string   // --log.level; "" means debug
-	Process   *Process
+	// HTTPOnly: the component serves no gRPC (the compactor); GRPCAddr
+	// stays empty.
+	HTTPOnly bool
+	Process  *Process
 }
 
 // URL is the base URL of the HTTP listener.
@@ -28,11 +31,11 @@ func (s *Strata) Spec() Spec {
 	if level == "" {
 		level = "debug"
 	}
-	args := append([]string{s.Component,
-		"--grpc-address=" + s.GRPCAddr,
-		"--http-address=" + s.HTTPAddr,
-		"--log.level=" + level,
-	}, s.Args...)
+	args := []string{s.Component}
+	if !s.HTTPOnly {
+		args = append(args, "--grpc-address="+s.GRPCAddr)
+	}
+	args = append(append(args, "--http-address="+s.HTTPAddr, "--log.level="+level), s.Args...)
 	return Spec{Name: s.Name, Bin: s.Bin, Args: args, Dir: s.Dir, ReadyURL: s.URL() + "/-/ready"}
 }
 
@@ -42,8 +45,10 @@ func (s *Strata) Spec() Spec {
 func (s *Strata) Start(ctx context.Context, ports *Ports, waitReady bool) error {
 	pick := func() (Spec, error) {
 		var err error
-		if s.GRPCAddr, err = ports.Addr(); err != nil {
-			return Spec{}, err
+		if !s.HTTPOnly {
+			if s.GRPCAddr, err = ports.Addr(); err != nil {
+				return Spec{}, err
+			}
 		}
 		if s.HTTPAddr, err = ports.Addr(); err != nil {
 			return Spec{}, err
@@ -80,6 +85,14 @@ func NewQuerier(bin, dir, name string, endpoints []string, extra ...string) *Str
 	}
 	return &Strata{Bin: bin, Name: name, Dir: filepath.Join(dir, name), Component: "query",
 		Args: append(args, extra...)}
+}
+
+// NewCompactor describes a compactor (`strata compact`, HTTP only) with
+// its scratch directory in its own directory; extra holds its flags, at
+// least the bucket.
+func NewCompactor(bin, dir, name string, extra ...string) *Strata {
+	return &Strata{Bin: bin, Name: name, Dir: filepath.Join(dir, name), Component: "compact", HTTPOnly: true,
+		Args: append([]string{"--data-dir=" + filepath.Join(dir, name, "data")}, extra...)}
 }
 
 // String names the component and its addresses, for messages.
