@@ -43,14 +43,18 @@ type Config struct {
 	InfoTimeout          time.Duration
 	StoreResponseTimeout time.Duration
 
-	ReplicaLabels             []string
-	Timeout                   time.Duration
-	MaxConcurrent             int
-	LookbackDelta             time.Duration
-	MaxSamples                int
-	RangeParallelism          int
-	PartialResponse           bool
-	DefaultEvaluationInterval time.Duration
+	ReplicaLabels []string
+	Timeout       time.Duration
+	MaxConcurrent int
+	LookbackDelta time.Duration
+	// AutoDownsampling (--query.auto-downsampling) and
+	// InstantMaxSourceResolution: see api.Config.
+	AutoDownsampling           bool
+	InstantMaxSourceResolution time.Duration
+	MaxSamples                 int
+	RangeParallelism           int
+	PartialResponse            bool
+	DefaultEvaluationInterval  time.Duration
 
 	// flags is the flag set, for /api/v1/status/flags.
 	flags map[string]string
@@ -83,7 +87,11 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		StringsVar(&c.ReplicaLabels)
 	cmd.Flag("query.timeout", "Maximum time to execute a query.").Default("2m").DurationVar(&c.Timeout)
 	cmd.Flag("query.max-concurrent", "Maximum number of queries executing at once; the others wait.").Default("20").IntVar(&c.MaxConcurrent)
-	cmd.Flag("query.lookback-delta", "How far back to look for a sample of an instant vector.").Default("5m").DurationVar(&c.LookbackDelta)
+	cmd.Flag("query.lookback-delta", "How far back to look for a sample of an instant vector (widened to twice the resolution for queries that may read downsampled data).").Default("5m").DurationVar(&c.LookbackDelta)
+	cmd.Flag("query.auto-downsampling", "Queries without max_source_resolution read downsampled data when the step allows it (max_source_resolution=auto: step/5 for range queries).").
+		BoolVar(&c.AutoDownsampling)
+	cmd.Flag("query.instant.default.max_source_resolution", "What max_source_resolution=auto (and --query.auto-downsampling) means for instant queries; 0s: raw data.").
+		Default("0s").DurationVar(&c.InstantMaxSourceResolution)
 	cmd.Flag("query.max-samples", "Maximum number of samples a query may load into memory at once.").Default("50000000").IntVar(&c.MaxSamples)
 	cmd.Flag("query.range-parallelism", "Evaluate a long range query as up to this many shorter ones in parallel (0 = one per core, 1 = off).").
 		Default("0").IntVar(&c.RangeParallelism)
@@ -174,6 +182,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 	acfg := api.DefaultConfig()
 	acfg.QueryTimeout = cfg.Timeout
 	acfg.LookbackDelta = cfg.LookbackDelta
+	acfg.AutoDownsampling = cfg.AutoDownsampling
+	acfg.InstantMaxSourceResolution = cfg.InstantMaxSourceResolution
 	acfg.ReplicaLabels = cfg.ReplicaLabels
 	acfg.DefaultPartialResponse = cfg.PartialResponse
 	acfg.Flags = cfg.flags

@@ -50,9 +50,23 @@ func (a *API) requestContext(r *http.Request) (context.Context, context.CancelFu
 	return ctx, cancel, nil
 }
 
-// engineOpts reads lookback_delta and stats.
-func (a *API) engineOpts(r *http.Request) (promql.QueryOpts, error) {
+// defaultLookbackDelta is the engine's lookback delta when none is
+// configured (Prometheus' default).
+const defaultLookbackDelta = 5 * time.Minute
+
+// engineOpts returns the engine options of a request: stats, and the
+// lookback delta (the lookback_delta parameter, else the configured one
+// widened to twice maxRes, the resolution the request may read).
+func (a *API) engineOpts(r *http.Request, maxRes time.Duration) (promql.QueryOpts, error) {
 	lookback := a.cfg.LookbackDelta
+	if maxRes > 0 {
+		// Downsampled series have one sample per window: an instant
+		// selector must look back further than a window to find one.
+		if lookback <= 0 {
+			lookback = defaultLookbackDelta
+		}
+		lookback = max(lookback, 2*maxRes)
+	}
 	if v := r.FormValue("lookback_delta"); v != "" {
 		d, err := parseDuration(v)
 		if err != nil {
@@ -122,7 +136,7 @@ func (a *API) runQuery(r *http.Request, limit int, autoRes time.Duration, newQue
 		return result{err: apiErr}
 	}
 	defer cancel()
-	engOpts, err := a.engineOpts(r)
+	engOpts, err := a.engineOpts(r, time.Duration(opts.MaxResolutionMillis)*time.Millisecond)
 	if err != nil {
 		return errResult(errorBadData, err)
 	}

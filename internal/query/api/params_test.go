@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/util/teststorage"
 	"github.com/stretchr/testify/require"
 
 	"github.com/strata-io/strata/internal/query"
@@ -202,4 +204,31 @@ func TestParseDuration(t *testing.T) {
 			require.Equal(t, tc.want, got)
 		})
 	}
+}
+
+// TestLookbackWidenedForDownsampledData: a series with one sample per hour
+// (as a 1h-downsampled one) is found by an instant query 40 minutes after
+// its last sample when the request may read 1h data; with raw data only,
+// the 5m lookback finds nothing, as in Prometheus.
+func TestLookbackWidenedForDownsampledData(t *testing.T) {
+	s := teststorage.New(t)
+	app := s.Appender(t.Context())
+	lset := labels.FromStrings("__name__", "hourly")
+	for _, ts := range []int64{0, 3_600_000, 7_200_000} {
+		_, err := app.Append(0, lset, ts, float64(ts))
+		require.NoError(t, err)
+	}
+	require.NoError(t, app.Commit())
+	cfg := DefaultConfig()
+	cfg.LookbackDelta = 5 * time.Minute
+	f := newFixture(t, cfg, s, nil, nil)
+	at := fmt.Sprint(7200 + 40*60)
+
+	code, body := f.do(t, http.MethodGet, "/api/v1/query", url.Values{"query": {"hourly"}, "time": {at}})
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"result":[]`, "raw: nothing within 5m")
+
+	code, body = f.do(t, http.MethodGet, "/api/v1/query", url.Values{"query": {"hourly"}, "time": {at}, "max_source_resolution": {"1h"}})
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"7200000"`, "1h data: the last window's sample is found")
 }
