@@ -67,6 +67,9 @@ type config struct {
 	readyWait time.Duration
 }
 
+// benchMaxSamples is --query.max-samples of Prometheus and the querier.
+const benchMaxSamples = "500000000"
+
 func main() {
 	cfg := config{gen: datagen.Config{Series: 40000, Duration: 48 * time.Hour, Interval: 30 * time.Second, Seed: 1, End: time.Now()}}
 	flag.IntVar(&cfg.gen.Series, "series", cfg.gen.Series, "approximate number of series to generate")
@@ -146,6 +149,9 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) (err error) {
 	prom := &e2eutil.Prometheus{
 		Bin: bins.Prometheus, Name: "prometheus", Dir: filepath.Join(dir, "prometheus"), Retain: "10y",
 		Config: e2eutil.PromConfig{ExternalLabels: externalLabels},
+		// The suite's 48h range queries over 40k series load more than the
+		// default 50M samples at once, on both sides.
+		Extra: []string{"--query.max-samples=" + benchMaxSamples},
 	}
 	bucketDir := filepath.Join(dir, "bucket")
 	if err := os.MkdirAll(bucketDir, 0o755); err != nil {
@@ -200,7 +206,8 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
-	querier := e2eutil.NewQuerier(bins.Strata, dir, "querier", []string{storeGRPC}, "--query.timeout=5m", "--endpoint.check-interval=250ms")
+	querier := e2eutil.NewQuerier(bins.Strata, dir, "querier", []string{storeGRPC}, "--query.timeout=5m", "--endpoint.check-interval=250ms",
+		"--query.max-samples="+benchMaxSamples)
 	querier.LogLevel = "info"
 	if err := querier.Start(readyCtx, ports, true); err != nil {
 		return withLog(err, querier.Process)
