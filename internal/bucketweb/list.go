@@ -244,36 +244,17 @@ func ReadBlock(ctx context.Context, bkt objstore.BucketReader, id ulid.ULID) (Bl
 }
 
 // listObjects returns every object under dir (ending with '/'), relative to
-// dir and sorted, descending into sub-directories itself so that it works
-// with every provider.
+// dir and sorted.
 func listObjects(ctx context.Context, bkt objstore.BucketReader, dir string) ([]string, error) {
-	var out []string
-	var walk func(sub string) error
-	walk = func(sub string) error {
-		var subdirs []string
-		err := bkt.Iter(ctx, sub, func(name string) error {
-			if strings.HasSuffix(name, objstore.DirDelim) {
-				subdirs = append(subdirs, name)
-				return nil
-			}
-			out = append(out, strings.TrimPrefix(name, dir))
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, s := range subdirs {
-			if err := walk(s); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := walk(dir); err != nil {
+	names, err := metadata.ListRecursive(ctx, bkt, dir)
+	if err != nil {
 		return nil, err
 	}
-	slices.Sort(out)
-	return out, nil
+	for i, n := range names {
+		names[i] = strings.TrimPrefix(n, dir)
+	}
+	slices.Sort(names)
+	return names, nil
 }
 
 // ObjectSize returns the size in bytes of the object rel of block id.

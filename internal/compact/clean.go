@@ -3,7 +3,6 @@ package compact
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -87,7 +86,7 @@ func (c *Compactor) clean(ctx context.Context, st *bucketState) (bool, error) {
 // last-modified time among them (from the sync when it saw it, else from
 // each object's attributes).
 func (c *Compactor) partialObjects(ctx context.Context, p partialBlock) (time.Time, []string, error) {
-	names, err := listRecursive(ctx, c.bkt, p.id.String()+objstore.DirDelim)
+	names, err := metadata.ListRecursive(ctx, c.bkt, p.id.String()+objstore.DirDelim)
 	if err != nil {
 		return time.Time{}, nil, err
 	}
@@ -117,30 +116,4 @@ func (c *Compactor) deleteObjects(ctx context.Context, names []string) error {
 		}
 	}
 	return nil
-}
-
-// listRecursive returns every object under dir (ending with '/'),
-// descending into sub-directories itself so that it works with every
-// provider.
-func listRecursive(ctx context.Context, bkt objstore.BucketReader, dir string) ([]string, error) {
-	var names, subdirs []string
-	err := bkt.Iter(ctx, dir, func(name string) error {
-		if strings.HasSuffix(name, objstore.DirDelim) {
-			subdirs = append(subdirs, name)
-		} else {
-			names = append(names, name)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", dir, err)
-	}
-	for _, sub := range subdirs {
-		more, err := listRecursive(ctx, bkt, sub)
-		if err != nil {
-			return nil, err
-		}
-		names = append(names, more...)
-	}
-	return names, nil
 }

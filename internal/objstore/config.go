@@ -2,13 +2,17 @@ package objstore
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -159,4 +163,29 @@ func (f *Flags) Load() (Config, error) {
 	default:
 		return Config{}, ErrNotConfigured
 	}
+}
+
+// checkTimeout bounds the Check that Open makes.
+const checkTimeout = time.Minute
+
+// Open loads the configuration the flags point to, builds the bucket
+// (metrics as NewBucket's, under component) and checks it (Check, within a
+// minute), so that a component fails at start with a clear error rather
+// than at its first upload. The caller must Close the bucket.
+func (f *Flags) Open(ctx context.Context, logger *slog.Logger, reg prometheus.Registerer, component string) (*Bucket, error) {
+	cfg, err := f.Load()
+	if err != nil {
+		return nil, err
+	}
+	bkt, err := NewBucket(ctx, cfg, logger, reg, component)
+	if err != nil {
+		return nil, err
+	}
+	checkCtx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	if err := Check(checkCtx, bkt); err != nil {
+		_ = bkt.Close()
+		return nil, err
+	}
+	return bkt, nil
 }

@@ -142,7 +142,7 @@ func Delete(ctx context.Context, logger *slog.Logger, bkt objstore.Bucket, id ul
 	if err := deleteObject(ctx, bkt, path.Join(dir, MetaFilename)); err != nil {
 		return fmt.Errorf("delete block %s: %w", id, err)
 	}
-	names, err := listRecursive(ctx, bkt, dir+objstore.DirDelim)
+	names, err := ListRecursive(ctx, bkt, dir+objstore.DirDelim)
 	if err != nil {
 		return fmt.Errorf("delete block %s: %w", id, err)
 	}
@@ -169,10 +169,10 @@ func deleteObject(ctx context.Context, bkt objstore.Bucket, name string) error {
 	return nil
 }
 
-// listRecursive returns every object under dir (which ends with '/'),
-// descending into sub-directories itself so that it works with every
-// provider.
-func listRecursive(ctx context.Context, bkt objstore.BucketReader, dir string) ([]string, error) {
+// ListRecursive returns every object under dir (which ends with '/'), full
+// names in the order the bucket lists them, descending into
+// sub-directories itself so that it works with every provider.
+func ListRecursive(ctx context.Context, bkt objstore.BucketReader, dir string) ([]string, error) {
 	var names, subdirs []string
 	err := bkt.Iter(ctx, dir, func(name string) error {
 		if strings.HasSuffix(name, objstore.DirDelim) {
@@ -186,7 +186,7 @@ func listRecursive(ctx context.Context, bkt objstore.BucketReader, dir string) (
 		return nil, fmt.Errorf("list %s: %w", dir, err)
 	}
 	for _, sub := range subdirs {
-		more, err := listRecursive(ctx, bkt, sub)
+		more, err := ListRecursive(ctx, bkt, sub)
 		if err != nil {
 			return nil, err
 		}
@@ -208,7 +208,7 @@ func Download(ctx context.Context, logger *slog.Logger, bkt objstore.BucketReade
 	if err != nil {
 		return fmt.Errorf("download block %s: %w", id, err)
 	}
-	names, err := listRecursive(ctx, bkt, id.String()+objstore.DirDelim)
+	names, err := ListRecursive(ctx, bkt, id.String()+objstore.DirDelim)
 	if err != nil {
 		return fmt.Errorf("download block %s: %w", id, err)
 	}

@@ -144,21 +144,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	ocfg, err := cfg.Objstore.Load()
-	if err != nil {
-		return err
-	}
-	bkt, err := objstore.NewBucket(ctx, ocfg, logger, reg, "compact")
+	bkt, err := cfg.Objstore.Open(ctx, logger, reg, "compact")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = bkt.Close() }()
-	checkCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	err = objstore.Check(checkCtx, bkt)
-	cancel()
-	if err != nil {
-		return err
-	}
 
 	mc, _ := cfg.mergeConfig() // validated
 	m, err := merge.New(mc, logger, reg)

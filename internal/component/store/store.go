@@ -180,21 +180,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	ocfg, err := cfg.Objstore.Load()
-	if err != nil {
-		return err
-	}
-	bkt, err := objstore.NewBucket(ctx, ocfg, logger, reg, "store")
+	bkt, err := cfg.Objstore.Open(ctx, logger, reg, "store")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = bkt.Close() }()
-	checkCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	err = objstore.Check(checkCtx, bkt)
-	cancel()
-	if err != nil {
-		return err
-	}
 
 	sc := cfg.storeConfig(time.Now())
 	if sc.RelabelConfigs, err = cfg.relabelConfigs(); err != nil {

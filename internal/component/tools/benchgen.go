@@ -140,21 +140,11 @@ func RunBenchGen(ctx context.Context, cfg BenchGenConfig, logger *slog.Logger, r
 	if err != nil {
 		return datagen.Stats{}, err
 	}
-	ocfg, err := cfg.Objstore.Load()
-	if err != nil {
-		return datagen.Stats{}, err
-	}
-	bkt, err := strataobjstore.NewBucket(ctx, ocfg, logger, reg, "tools")
+	bkt, err := cfg.Objstore.Open(ctx, logger, reg, "tools")
 	if err != nil {
 		return datagen.Stats{}, err
 	}
 	defer func() { _ = bkt.Close() }()
-	checkCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	err = strataobjstore.Check(checkCtx, bkt)
-	cancel()
-	if err != nil {
-		return datagen.Stats{}, err
-	}
 	return GenerateBucket(ctx, bkt, dc, ls, cfg.OutDir, logger)
 }
 

@@ -168,22 +168,7 @@ func openBucket(ctx context.Context, flags strataobjstore.Flags, logger *slog.Lo
 	if !flags.IsSet() {
 		return nil, errors.New("tools bucket works on a bucket: set --objstore.config-file or --objstore.config")
 	}
-	ocfg, err := flags.Load()
-	if err != nil {
-		return nil, err
-	}
-	bkt, err := strataobjstore.NewBucket(ctx, ocfg, logger, reg, "tools")
-	if err != nil {
-		return nil, err
-	}
-	checkCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	err = strataobjstore.Check(checkCtx, bkt)
-	cancel()
-	if err != nil {
-		_ = bkt.Close()
-		return nil, err
-	}
-	return bkt, nil
+	return flags.Open(ctx, logger, reg, "tools")
 }
 
 // progress prints "<what>: done/total <extra>" lines to w, at most one per
