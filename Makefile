@@ -8,7 +8,7 @@ LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
              -X github.com/prometheus/common/version.Branch=main
 PROTO_SRC := pkg/storepb/types.proto pkg/storepb/rpc.proto pkg/infopb/rpc.proto pkg/metadatapb/rpc.proto
 
-.PHONY: all build proto test test-unit test-e2e deps demo bench lint clean
+.PHONY: all build proto test test-unit test-e2e deps demo bench bench-store bench-compact lint clean
 
 all: build
 
@@ -60,6 +60,10 @@ bench: deps
 # bench-store runs the store-gateway macro benchmark (store + querier vs Prometheus on the same blocks).
 bench-store: deps
 	$(GO) run ./bench/cmd/storebench
+
+# bench-compact runs the compactor macro benchmark (compaction and downsampling of a generated bucket).
+bench-compact: deps
+	$(GO) run ./bench/cmd/compactbench
 
 clean:
 	rm -rf $(BIN)

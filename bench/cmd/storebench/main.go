@@ -32,24 +32,21 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/thanos-io/objstore/providers/filesystem"
 
+	"github.com/strata-io/strata/bench/benchutil"
 	"github.com/strata-io/strata/bench/datagen"
 	"github.com/strata-io/strata/bench/querysuite"
 	"github.com/strata-io/strata/internal/component/tools"
@@ -166,7 +163,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) (err error) {
 	if err != nil {
 		return fmt.Errorf("generate data: %w", err)
 	}
-	bucketBytes, err := dirSize(bucketDir)
+	bucketBytes, err := benchutil.DirSize(bucketDir)
 	if err != nil {
 		return err
 	}
@@ -184,14 +181,14 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) (err error) {
 	defer cancel()
 	begin := time.Now()
 	if err := prom.Start(readyCtx, ports); err != nil {
-		return withLog(err, prom.Process)
+		return benchutil.WithLog(err, prom.Process)
 	}
 	procs = append(procs, prom.Process)
 	promStart := startup{ready: time.Since(begin)}
 	promClient := e2eutil.NewClient(prom.URL())
 	defer promClient.Close()
 	if err := waitAnswer(readyCtx, promClient, time.UnixMilli(stats.MaxTime)); err != nil {
-		return withLog(err, prom.Process)
+		return benchutil.WithLog(err, prom.Process)
 	}
 	promStart.firstAnswer = time.Since(begin)
 	logger.Info("prometheus ready", "url", prom.URL(), "ready", promStart.ready, "first_answer", promStart.firstAnswer)
@@ -210,7 +207,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) (err error) {
 		"--query.max-samples="+benchMaxSamples)
 	querier.LogLevel = "info"
 	if err := querier.Start(readyCtx, ports, true); err != nil {
-		return withLog(err, querier.Process)
+		return benchutil.WithLog(err, querier.Process)
 	}
 	procs = append(procs, querier.Process)
 
@@ -222,7 +219,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) (err error) {
 	begin = time.Now()
 	store.Process, err = e2eutil.StartReady(readyCtx, 1, func() (e2eutil.Spec, error) { return store.Spec(), nil })
 	if err != nil {
-		return withLog(err, store.Process)
+		return benchutil.WithLog(err, store.Process)
 	}
 	procs = append(procs, store.Process)
 	storeStart := startup{ready: time.Since(begin)}
@@ -241,18 +238,18 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) (err error) {
 	b.Prom.HTTP.Timeout, b.Strata.HTTP.Timeout = b.Timeout, b.Timeout
 	defer b.Strata.Close()
 	if err := waitAnswer(readyCtx, b.Strata, b.End); err != nil {
-		return withLog(err, store.Process)
+		return benchutil.WithLog(err, store.Process)
 	}
 	storeStart.firstAnswer = time.Since(begin)
 	if err := b.WaitForData(readyCtx); err != nil {
-		return withLog(err, store.Process)
+		return benchutil.WithLog(err, store.Process)
 	}
 	logger.Info("store ready", "grpc", storeGRPC, "ready", storeStart.ready, "first_answer", storeStart.firstAnswer)
 
 	results, runErr := b.Run(ctx, suite)
-	mem := map[string]procMem{}
+	mem := map[string]benchutil.ProcMem{}
 	for _, p := range []*e2eutil.Process{store.Process, querier.Process, prom.Process} {
-		if mem[p.Name], err = readProcMem(p.Pid()); err != nil {
+		if mem[p.Name], err = benchutil.ReadProcMem(p.Pid()); err != nil {
 			return errors.Join(runErr, err)
 		}
 	}
@@ -286,7 +283,7 @@ func waitAnswer(ctx context.Context, c *e2eutil.Client, at time.Time) error {
 	}
 }
 
-func printSummary(w *os.File, rows []*querysuite.Result, prom, store startup, mem map[string]procMem) {
+func printSummary(w *os.File, rows []*querysuite.Result, prom, store startup, mem map[string]benchutil.ProcMem) {
 	p, s := querysuite.Totals(rows, "")
 	fmt.Fprintf(w, "TOTAL    all      prometheus %s  strata %s  ratio %.2f (goal <= 1.20)\n", querysuite.MS(p), querysuite.MS(s), float64(s)/float64(max(p, 1)))
 	fmt.Fprintf(w, "\ntime to ready        start -> /-/ready   start -> first answer\n")
@@ -295,81 +292,12 @@ func printSummary(w *os.File, rows []*querysuite.Result, prom, store startup, me
 	fmt.Fprintf(w, "\nmemory at the end    peak RSS (VmHWM)   RSS anon   RSS file (mmapped blocks)\n")
 	for _, name := range []string{"prometheus", "store", "querier"} {
 		m := mem[name]
-		fmt.Fprintf(w, "  %-18s %10s  %10s  %10s\n", name, mib(m.hwm), mib(m.anon), mib(m.file))
+		fmt.Fprintf(w, "  %-18s %10s  %10s  %10s\n", name, benchutil.MiB(m.HWM), benchutil.MiB(m.Anon), benchutil.MiB(m.File))
 	}
 	verdict := "lower"
-	if mem["store"].hwm >= mem["prometheus"].hwm {
+	if mem["store"].HWM >= mem["prometheus"].HWM {
 		verdict = "NOT lower"
 	}
 	fmt.Fprintf(w, "  store peak RSS is %s than prometheus' (goal: lower)\n", verdict)
 	fmt.Fprintln(w, "\nratio = strata / prometheus (above 1: slower through store gateway + querier)")
-}
-
-// procMem holds memory figures of a process in bytes, from /proc/<pid>/status.
-type procMem struct{ hwm, anon, file int64 }
-
-// readProcMem reads VmHWM, RssAnon and RssFile (Linux only).
-func readProcMem(pid int) (procMem, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return procMem{}, fmt.Errorf("read memory of pid %d (Linux only): %w", pid, err)
-	}
-	defer func() { _ = f.Close() }()
-	var m procMem
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		key, val, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		var dst *int64
-		switch key {
-		case "VmHWM":
-			dst = &m.hwm
-		case "RssAnon":
-			dst = &m.anon
-		case "RssFile":
-			dst = &m.file
-		default:
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
-		if err != nil {
-			return m, fmt.Errorf("parse %s of pid %d: %w", key, pid, err)
-		}
-		*dst = kb << 10
-	}
-	return m, sc.Err()
-}
-
-func mib(b int64) string { return strconv.FormatFloat(float64(b)/(1<<20), 'f', 1, 64) + "MiB" }
-
-func dirSize(dir string) (int64, error) {
-	var n int64
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		info, err := d.Info()
-		if err == nil {
-			n += info.Size()
-		}
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("size of %s: %w", dir, err)
-	}
-	return n, nil
-}
-
-func withLog(err error, p *e2eutil.Process) error {
-	if p == nil {
-		return err
-	}
-	p.Kill()
-	logs := p.Logs()
-	if len(logs) > 4<<10 {
-		logs = logs[len(logs)-4<<10:]
-	}
-	return fmt.Errorf("%w\n----- %s -----\n%s", err, p.LogPath(), logs)
 }
