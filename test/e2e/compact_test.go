@@ -52,7 +52,9 @@ func TestCompactor(t *testing.T) {
 	t.Cleanup(func() { _ = bkt.Close() })
 	c.bkt = bkt
 
-	c.end = time.Now().Truncate(2 * time.Hour)
+	// Data ending on a 2d boundary: its 2d window is complete, so it is
+	// compacted into one 2d block per stream, which is then downsampled.
+	c.end = time.Now().Truncate(48 * time.Hour)
 	c.start = c.end.Add(-48 * time.Hour)
 	for _, g := range [][]string{{"cluster=eu1", "replica=a"}, {"cluster=eu1", "replica=b"}, {"cluster=us1", "replica=a"}} {
 		c.generate(g...)
@@ -80,6 +82,11 @@ func TestCompactor(t *testing.T) {
 		s.requireCompacted(raw)
 		s.waitStoreSynced()
 		s.requireSame(before, "after compaction by two sharded compactors")
+		d, resp, err := s.q.QueryRange(s.ctx, `max_over_time(container_memory_working_set_bytes[30m])`, s.start, s.end, 30*time.Minute,
+			url.Values{"max_source_resolution": {"5m"}})
+		require.NoError(t, err)
+		require.Empty(t, resp.Warnings)
+		require.NotEmpty(t, d.Result, "the 5m blocks answer")
 	})
 
 	t.Run("killed compactions leave a bucket that serves and finishes", func(t *testing.T) {
@@ -264,6 +271,15 @@ func (c *compactEnv) requireCompacted(input map[ulid.ULID]*metadata.Meta) {
 		}
 	}
 	require.GreaterOrEqual(c.t, maxLevel, 3, "blocks compacted to 8h and more")
+	downsampled := map[string]bool{}
+	for _, m := range live {
+		if m.Thanos.Downsample.Resolution == 300_000 {
+			downsampled[m.Thanos.LabelSet().String()] = true
+		}
+	}
+	for k := range compacted {
+		require.True(c.t, downsampled[k], "stream %s has a 5m block", k)
+	}
 	require.Less(c.t, uncompacted, len(input)/3, "most raw blocks compacted")
 	for k, ms := range compacted {
 		slices.SortFunc(ms, func(a, b *metadata.Meta) int { return int(a.MinTime - b.MinTime) })
