@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -97,4 +98,29 @@ func WithLog(err error, p *e2eutil.Process) error {
 		logs = logs[len(logs)-4<<10:]
 	}
 	return fmt.Errorf("%w\n----- %s -----\n%s", err, p.LogPath(), logs)
+}
+
+// WorkDir returns the work directory of a benchmark run (dir, created if
+// needed, or a new temporary directory named after prefix when dir is
+// empty) and the function that removes it at the end, which only logs the
+// path when keep is set.
+func WorkDir(dir, prefix string, keep bool, logger *slog.Logger) (string, func() error, error) {
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", prefix); err != nil {
+			return "", nil, fmt.Errorf("create work dir: %w", err)
+		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, fmt.Errorf("create work dir: %w", err)
+	}
+	return dir, func() error {
+		if keep {
+			logger.Info("kept work dir", "dir", dir)
+			return nil
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("remove work dir: %w", err)
+		}
+		return nil
+	}, nil
 }

@@ -53,6 +53,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/strata-io/strata/bench/benchutil"
 	"github.com/strata-io/strata/test/e2e/e2eutil"
 )
 
@@ -147,7 +148,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
-	dir, cleanup, err := workDir(cfg, logger)
+	dir, cleanup, err := benchutil.WorkDir(cfg.dir, "strata-compactbench-", cfg.keep, logger)
 	if err != nil {
 		return err
 	}
@@ -178,30 +179,6 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) (err error) {
 	}
 	printSummary(os.Stdout, cfg, end, gen, before, after, res)
 	return runErr
-}
-
-// workDir returns the work directory (--dir or a new temp dir) and the
-// function removing it at the end (a no-op with --keep).
-func workDir(cfg config, logger *slog.Logger) (string, func() error, error) {
-	dir := cfg.dir
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "strata-compactbench-"); err != nil {
-			return "", nil, fmt.Errorf("create work dir: %w", err)
-		}
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", nil, fmt.Errorf("create work dir: %w", err)
-	}
-	return dir, func() error {
-		if cfg.keep {
-			logger.Info("kept work dir", "dir", dir)
-			return nil
-		}
-		if err := os.RemoveAll(dir); err != nil {
-			return fmt.Errorf("remove work dir: %w", err)
-		}
-		return nil
-	}, nil
 }
 
 // dataEnd is the end of the generated data: now rounded down to a

@@ -39,6 +39,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/strata-io/strata/bench/benchutil"
 	"github.com/strata-io/strata/bench/datagen"
 	"github.com/strata-io/strata/bench/querysuite"
 	"github.com/strata-io/strata/test/e2e/e2eutil"
@@ -98,21 +99,11 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) (err error) {
 		return err
 	}
 
-	dir := cfg.dir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "strata-querybench-"); err != nil {
-			return fmt.Errorf("create work dir: %w", err)
-		}
+	dir, cleanup, err := benchutil.WorkDir(cfg.dir, "strata-querybench-", cfg.keep, logger)
+	if err != nil {
+		return err
 	}
-	defer func() {
-		if cfg.keep {
-			logger.Info("kept work dir", "dir", dir)
-			return
-		}
-		if rerr := os.RemoveAll(dir); rerr != nil && err == nil {
-			err = fmt.Errorf("remove work dir: %w", rerr)
-		}
-	}()
+	defer func() { err = errors.Join(err, cleanup()) }()
 
 	prom := &e2eutil.Prometheus{
 		Bin: bins.Prometheus, Name: "prometheus", Dir: filepath.Join(dir, "prometheus"), Retain: "10y",
@@ -136,19 +127,19 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) (err error) {
 	readyCtx, cancel := context.WithTimeout(ctx, cfg.readyWait)
 	defer cancel()
 	if err := prom.Start(readyCtx, ports); err != nil {
-		return withLog(err, prom.Process)
+		return benchutil.WithLog(err, prom.Process)
 	}
 	procs = append(procs, prom.Process)
 	sidecar := e2eutil.NewSidecar(bins.Strata, dir, "sidecar", prom.URL())
 	sidecar.LogLevel = "info"
 	if err := sidecar.Start(readyCtx, ports, true); err != nil {
-		return withLog(err, sidecar.Process)
+		return benchutil.WithLog(err, sidecar.Process)
 	}
 	procs = append(procs, sidecar.Process)
 	querier := e2eutil.NewQuerier(bins.Strata, dir, "querier", []string{sidecar.GRPCAddr}, "--query.timeout=5m")
 	querier.LogLevel = "info"
 	if err := querier.Start(readyCtx, ports, true); err != nil {
-		return withLog(err, querier.Process)
+		return benchutil.WithLog(err, querier.Process)
 	}
 	procs = append(procs, querier.Process)
 	logger.Info("processes ready", "prometheus", prom.URL(), "sidecar", sidecar.GRPCAddr, "querier", querier.URL())
@@ -182,17 +173,3 @@ func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("component", "datagen")
 }
 
-func withLog(err error, p *e2eutil.Process) error {
-	if p == nil {
-		return err
-	}
-	p.Kill()
-	return fmt.Errorf("%w\n----- %s -----\n%s", err, p.LogPath(), tailString(p.Logs(), 4<<10))
-}
-
-func tailString(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[len(s)-n:]
-}

@@ -125,21 +125,11 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) (err error) {
 		return err
 	}
 
-	dir := cfg.dir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "strata-storebench-"); err != nil {
-			return fmt.Errorf("create work dir: %w", err)
-		}
+	dir, cleanup, err := benchutil.WorkDir(cfg.dir, "strata-storebench-", cfg.keep, logger)
+	if err != nil {
+		return err
 	}
-	defer func() {
-		if cfg.keep {
-			logger.Info("kept work dir", "dir", dir)
-			return
-		}
-		if rerr := os.RemoveAll(dir); rerr != nil && err == nil {
-			err = fmt.Errorf("remove work dir: %w", rerr)
-		}
-	}()
+	defer func() { err = errors.Join(err, cleanup()) }()
 
 	// One generation: each block is written into Prometheus' data dir and
 	// uploaded from there to the bucket.
