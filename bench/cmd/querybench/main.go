@@ -172,4 +172,3 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) (err error) {
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("component", "datagen")
 }
-
