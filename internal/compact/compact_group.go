@@ -24,35 +24,49 @@ func (c *Compactor) compactAll(ctx context.Context, st *bucketState) (bool, erro
 	c.metrics.groupsTodo.Set(float64(len(groups)))
 	defer c.metrics.groupsTodo.Set(0)
 
+	failed := forEach(ctx, c.cfg.Concurrency, groups, func(g *group) bool {
+		defer func() {
+			c.metrics.groupsTodo.Dec()
+			c.metrics.groups.Inc()
+		}()
+		if err := c.compactGroup(ctx, g); err != nil && ctx.Err() == nil {
+			c.logger.Error("group compaction failed, the other groups go on", "group", g.key, "err", err)
+			c.metrics.groupFailures.Inc()
+			return false
+		}
+		return true
+	})
+	return failed, ctx.Err()
+}
+
+// forEach calls f for each item with n workers until the items or ctx run
+// out, and reports whether some call returned false.
+func forEach[T any](ctx context.Context, n int, items []T, f func(T) bool) bool {
 	var (
 		failed atomic.Bool
 		wg     sync.WaitGroup
-		work   = make(chan *group)
+		work   = make(chan T)
 	)
-	for range c.cfg.Concurrency {
+	for range max(n, 1) {
 		wg.Go(func() {
-			for g := range work {
-				if err := c.compactGroup(ctx, g); err != nil && ctx.Err() == nil {
-					c.logger.Error("group compaction failed, the other groups go on", "group", g.key, "err", err)
-					c.metrics.groupFailures.Inc()
+			for it := range work {
+				if !f(it) {
 					failed.Store(true)
 				}
-				c.metrics.groupsTodo.Dec()
-				c.metrics.groups.Inc()
 			}
 		})
 	}
 feed:
-	for _, g := range groups {
+	for _, it := range items {
 		select {
-		case work <- g:
+		case work <- it:
 		case <-ctx.Done():
 			break feed
 		}
 	}
 	close(work)
 	wg.Wait()
-	return failed.Load(), ctx.Err()
+	return failed.Load()
 }
 
 // errMarkedNoCompact is returned by compactPlan when a block of the plan

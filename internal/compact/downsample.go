@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/strata-io/strata/pkg/metadata"
@@ -29,31 +27,10 @@ func (c *Compactor) downsampleAll(ctx context.Context, st *bucketState) (bool, e
 	}
 	slices.Sort(keys)
 
-	var (
-		failed atomic.Bool
-		wg     sync.WaitGroup
-		work   = make(chan string)
-	)
-	for range c.cfg.Concurrency {
-		wg.Go(func() {
-			for k := range work {
-				if !c.downsampleStream(ctx, k, byStream[k]) {
-					failed.Store(true)
-				}
-			}
-		})
-	}
-feed:
-	for _, k := range keys {
-		select {
-		case work <- k:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(work)
-	wg.Wait()
-	return failed.Load(), ctx.Err()
+	failed := forEach(ctx, c.cfg.Concurrency, keys, func(k string) bool {
+		return c.downsampleStream(ctx, k, byStream[k])
+	})
+	return failed, ctx.Err()
 }
 
 // downsampleStream runs the downsamplings due in one stream and reports
