@@ -9,7 +9,8 @@
 #   Prometheus eu1 replica 0 and 1 (an HA pair) and us1 replica 0, scrape interval 1s,
 #   each scraping the Prometheus servers and sidecars of its cluster and the querier;
 #   one strata sidecar per Prometheus, uploading finished blocks to a local FILESYSTEM bucket;
-#   a strata store gateway on that bucket; one strata querier on 10901 (gRPC) / 10902 (HTTP)
+#   a strata store gateway on that bucket; a strata compactor on it (block viewer on 10907);
+#   one strata querier on 10901 (gRPC) / 10902 (HTTP)
 #   deduplicating on the `replica` label. Busy ports are replaced by free ones (printed).
 # Data and logs live in a temp dir that is removed on exit.
 set -euo pipefail
@@ -21,7 +22,7 @@ CHECK=0
 case "${1:-}" in
   --check) CHECK=1 ;;
   "") ;;
-  -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "usage: $0 [--check]" >&2; exit 2 ;;
 esac
 
@@ -95,6 +96,7 @@ pick_port Q_GRPC 10901
 pick_port Q_HTTP 10902
 pick_port ST_GRPC 10905
 pick_port ST_HTTP 10906
+pick_port C_HTTP 10907
 i=0
 for r in "${REPLICAS[@]}"; do
   pick_port "PROM[$r]" $((9090 + i))
@@ -163,6 +165,10 @@ start store "$BIN/strata" store --objstore.config="$BUCKET" --sync-block-duratio
 ENDPOINTS+=(--endpoint="127.0.0.1:$ST_GRPC")
 wait_ready store "http://127.0.0.1:$ST_HTTP/-/ready"
 log "store gateway ready: blocks at http://127.0.0.1:$ST_HTTP/api/v1/blocks"
+start compactor "$BIN/strata" compact --objstore.config="$BUCKET" --data-dir="$WORK/compact-data" --wait --wait-interval=5m \
+  --deduplication.replica-label=replica --deduplication.func=penalty --http-address="127.0.0.1:$C_HTTP"
+wait_ready compactor "http://127.0.0.1:$C_HTTP/-/ready"
+log "compactor ready: block viewer at http://127.0.0.1:$C_HTTP/"
 for r in "${REPLICAS[@]}"; do
   wait_ready "sidecar-${r% *}-${r#* }" "http://127.0.0.1:${SC_HTTP[$r]}/-/ready"
 done
@@ -208,6 +214,7 @@ Strata demo is running (data and logs in $WORK).
 Prometheus: eu1/0 http://127.0.0.1:${PROM[eu1 0]}  eu1/1 http://127.0.0.1:${PROM[eu1 1]}  us1/0 http://127.0.0.1:${PROM[us1 0]}
 Sidecars (gRPC): ${SC_GRPC[eu1 0]} ${SC_GRPC[eu1 1]} ${SC_GRPC[us1 0]}
 Store gateway: gRPC 127.0.0.1:$ST_GRPC, blocks http://127.0.0.1:$ST_HTTP/api/v1/blocks
+Compactor: block viewer http://127.0.0.1:$C_HTTP/ (merges the eu1 replicas' blocks into one copy)
 Bucket: $WORK/bucket (the sidecars upload each Prometheus block there once it is 2h old)
 
 Try:
