@@ -241,11 +241,15 @@ func TestBucketVerifyFindsIssuesAndExitsNonZero(t *testing.T) {
 	dup := genBlocks(t, bkt, testEnd.Add(-time.Hour), 1, "cluster", "eu1")
 	partial := ulid.MustNew(1, nil)
 	upload(t, bkt, partial.String()+"/index", []byte("x"))
+	// An upload started a minute ago is in progress, not an issue.
+	inProgress := ulid.MustNew(ulid.Timestamp(time.Now().Add(-time.Minute)), nil)
+	upload(t, bkt, inProgress.String()+"/index", []byte("x"))
 
 	out, stderr, err = runBucket(t, BucketDeps{}, "verify", flag)
 	require.ErrorIs(t, err, ErrIssuesFound)
-	require.ErrorContains(t, err, "of 7 block directories")
-	require.Contains(t, stderr, "verifying blocks: 7/7")
+	require.ErrorContains(t, err, "of 8 block directories")
+	require.Contains(t, stderr, "verifying blocks: 8/8")
+	require.NotContains(t, out, inProgress.String())
 
 	require.Regexp(t, ms[0].ULID.String()+`\s+missing-file\s+chunks/000001 is listed in meta.json but not in the bucket`, out)
 	require.Regexp(t, ms[1].ULID.String()+`\s+bad-index\s+.*invalid checksum`, out)

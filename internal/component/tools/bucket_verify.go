@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"text/tabwriter"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/oklog/ulid/v2"
@@ -71,6 +72,9 @@ type BucketVerifyConfig struct {
 	// TempDir holds index-headers (and, with Deep, indexes) while a block
 	// is checked; "" is the system's temporary directory.
 	TempDir string
+	// PartialMinAge: a block directory without meta.json whose ULID is
+	// younger than this is an upload in progress, not an issue.
+	PartialMinAge time.Duration
 }
 
 // RegisterFlags adds the flags of `verify` to cmd.
@@ -78,6 +82,8 @@ func (c *BucketVerifyConfig) RegisterFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("deep", "Also download each block's index and walk every series: label order, chunk order, chunk time ranges and references (reads whole indexes).").
 		BoolVar(&c.Deep)
 	cmd.Flag("concurrency", "How many blocks are checked at once.").Default("4").IntVar(&c.Concurrency)
+	cmd.Flag("partial-min-age", "Block directories without meta.json whose ULID is younger than this are uploads in progress, not issues.").
+		Default("1h").DurationVar(&c.PartialMinAge)
 	cmd.Flag("temp-dir", "Directory for the index-headers (and, with --deep, the indexes) of the blocks being checked; each is removed after its check. Default: the system's temp dir.").
 		PlaceHolder("<dir>").StringVar(&c.TempDir)
 }
@@ -145,7 +151,7 @@ func Verify(ctx context.Context, bkt objstore.BucketReader, blocks []bucketweb.B
 	for range min(cfg.Concurrency, len(blocks)) {
 		wg.Go(func() {
 			for b := range next {
-				found := verifyBlock(ctx, bkt, b, cfg.Deep, filepath.Join(tmp, b.ID.String()))
+				found := verifyBlock(ctx, bkt, b, cfg, filepath.Join(tmp, b.ID.String()))
 				mu.Lock()
 				issues = append(issues, found...)
 				done++
@@ -217,7 +223,8 @@ func overlaps(blocks []bucketweb.Block) []Issue {
 
 // verifyBlock checks one block's files and index; tmp is a scratch
 // directory it removes.
-func verifyBlock(ctx context.Context, bkt objstore.BucketReader, b *bucketweb.Block, deep bool, tmp string) []Issue {
+func verifyBlock(ctx context.Context, bkt objstore.BucketReader, b *bucketweb.Block, cfg BucketVerifyConfig, tmp string) []Issue {
+	deep := cfg.Deep
 	var issues []Issue
 	add := func(kind IssueKind, format string, args ...any) {
 		issues = append(issues, Issue{Block: b.ID, Kind: kind, Details: fmt.Sprintf(format, args...)})
@@ -229,6 +236,8 @@ func verifyBlock(ctx context.Context, bkt objstore.BucketReader, b *bucketweb.Bl
 	case b.MetaErr != nil:
 		add(IssueBadMeta, "%v", b.MetaErr)
 		return issues
+	case b.Meta == nil && b.Deletion == nil && time.Since(ulid.Time(b.ID.Time())) < cfg.PartialMinAge:
+		return nil // an upload in progress
 	case b.Meta == nil:
 		state := "no meta.json: an interrupted upload (or one in progress), ignored by readers; the compactor removes it after --delete-delay"
 		if b.Deletion != nil {
