@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,44 +95,44 @@ func (c *Compactor) compactGroup(ctx context.Context, g *group) error {
 	)
 	for ctx.Err() == nil {
 		avail := slices.DeleteFunc(slices.Clone(blocks), func(b *Block) bool { return failedBlocks[b.Meta.ULID] })
-		plan := planCompaction(avail, c.ranges, c.nowMs())
-		if plan == nil {
+		plans := planBatch(avail, c.ranges, c.nowMs(), c.cfg.Concurrency)
+		if plans == nil {
 			break
 		}
-		out, err := c.compactPlan(ctx, g, plan, dir)
-		if rerr := os.RemoveAll(dir); rerr != nil {
-			c.logger.Warn("cleaning the local work directory failed", "dir", dir, "err", rerr)
-		}
-		var marked *errMarkedNoCompact
-		switch {
-		case errors.As(err, &marked):
-			nMarked++
-			for i, b := range blocks {
-				if b.Meta.ULID == marked.block.Meta.ULID {
-					blocks[i] = marked.block
+		results := c.compactPlans(ctx, g, plans, dir)
+		for i, plan := range plans {
+			out, err := results[i].out, results[i].err
+			var marked *errMarkedNoCompact
+			switch {
+			case errors.As(err, &marked):
+				nMarked++
+				for i, b := range blocks {
+					if b.Meta.ULID == marked.block.Meta.ULID {
+						blocks[i] = marked.block
+					}
 				}
+				continue
+			case err != nil:
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				c.metrics.compactFailures.Inc()
+				c.logger.Warn("compaction failed, its blocks wait for the next run", "group", g.key, "blocks", len(plan), "err", err)
+				errs = append(errs, err)
+				for _, b := range plan {
+					failedBlocks[b.Meta.ULID] = true
+				}
+				continue
 			}
-			continue
-		case err != nil:
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			c.metrics.compactFailures.Inc()
-			c.logger.Warn("compaction failed, its blocks wait for the next run", "group", g.key, "blocks", len(plan), "err", err)
-			errs = append(errs, err)
+			compactions++
+			inputs += len(plan)
 			for _, b := range plan {
-				failedBlocks[b.Meta.ULID] = true
+				samples += b.Meta.Stats.NumSamples
 			}
-			continue
-		}
-		compactions++
-		inputs += len(plan)
-		for _, b := range plan {
-			samples += b.Meta.Stats.NumSamples
-		}
-		blocks = slices.DeleteFunc(blocks, func(b *Block) bool { return slices.Contains(plan, b) })
-		if out != nil {
-			blocks = append(blocks, out)
+			blocks = slices.DeleteFunc(blocks, func(b *Block) bool { return slices.Contains(plan, b) })
+			if out != nil {
+				blocks = append(blocks, out)
+			}
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -141,6 +142,39 @@ func (c *Compactor) compactGroup(ctx context.Context, g *group) error {
 		"samples_in", samples, "blocks_now", len(blocks), "marked_no_compact", nMarked,
 		"failures", len(errs), "duration", time.Since(start))
 	return errors.Join(errs...)
+}
+
+// planResult is the outcome of one plan of a batch.
+type planResult struct {
+	out *Block
+	err error
+}
+
+// compactPlans runs the plans of a batch (see planBatch) at once, each in
+// its own sub-directory of dir, at most Concurrency compactions of the
+// whole compactor at a time, and returns their results in order. dir is
+// removed afterwards.
+func (c *Compactor) compactPlans(ctx context.Context, g *group, plans [][]*Block, dir string) []planResult {
+	results := make([]planResult, len(plans))
+	var wg sync.WaitGroup
+	for i, plan := range plans {
+		wg.Go(func() {
+			select {
+			case c.slots <- struct{}{}:
+				defer func() { <-c.slots }()
+			case <-ctx.Done():
+				results[i].err = ctx.Err()
+				return
+			}
+			pdir := filepath.Join(dir, strconv.Itoa(i))
+			results[i].out, results[i].err = c.compactPlan(ctx, g, plan, pdir)
+		})
+	}
+	wg.Wait()
+	if err := os.RemoveAll(dir); err != nil {
+		c.logger.Warn("cleaning the local work directory failed", "dir", dir, "err", err)
+	}
+	return results
 }
 
 // compactPlan downloads the blocks of plan into dir, checks them, merges

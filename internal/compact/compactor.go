@@ -26,6 +26,9 @@ type Compactor struct {
 	logger      *slog.Logger
 	metrics     *metrics
 	cache       *metaCache
+	// slots bounds the compactions running at once (Concurrency), across
+	// groups and within one.
+	slots chan struct{}
 
 	mu sync.Mutex // serialises runs
 }
@@ -71,6 +74,7 @@ func New(cfg Config, bkt objstore.Bucket, m Merger, d Downsampler, logger *slog.
 		logger:      logger,
 		metrics:     newMetrics(reg),
 		cache:       newMetaCache(),
+		slots:       make(chan struct{}, cfg.Concurrency),
 	}, nil
 }
 

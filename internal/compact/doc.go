@@ -22,7 +22,10 @@
 //     the block no-compact and the group is planned again without it),
 //     Merger.Merge, upload the result (meta.json last, nothing when empty),
 //     then mark the sources for deletion. Groups run on --compact.concurrency
-//     workers, one group per worker at a time.
+//     workers, one group per worker at a time; within a group, independent
+//     plans (other windows of the same range, other runs of overlapping
+//     blocks: planBatch) run together. At most --compact.concurrency
+//     compactions run at once in all.
 //  3. downsample: raw -> 5m and 5m -> 1h (planDownsampling).
 //  4. retention: blocks past their resolution's retention are marked for
 //     deletion; raw (and 5m) data is held back until a coarser copy holds

@@ -55,6 +55,53 @@ func planCompaction(blocks []*Block, ranges []int64, now int64) []*Block {
 	return nil
 }
 
+// planBatch returns up to n plans of one group that can run at once: the
+// plan planCompaction chooses, then further plans of the same kind, each
+// chosen among the blocks the previous ones left: more runs of overlapping
+// blocks, or more windows of the same range. Plans of one kind have no
+// block in common and their outputs fall in different windows of their
+// range, so running them together leaves the group as running them one
+// after the other would; a plan of another kind (a larger range, which
+// would take the outputs of this batch) waits for the next batch.
+func planBatch(blocks []*Block, ranges []int64, now int64, n int) [][]*Block {
+	first := planCompaction(blocks, ranges, now)
+	if first == nil {
+		return nil
+	}
+	plans := [][]*Block{first}
+	kind := planKind(first, ranges)
+	rest := blocks
+	for len(plans) < max(n, 1) {
+		planned := plans[len(plans)-1]
+		rest = slices.DeleteFunc(slices.Clone(rest), func(b *Block) bool { return slices.Contains(planned, b) })
+		p := planCompaction(rest, ranges, now)
+		if p == nil || planKind(p, ranges) != kind {
+			break
+		}
+		plans = append(plans, p)
+	}
+	return plans
+}
+
+// planKind is 0 for a plan of blocks that overlap (a vertical merge), else
+// the smallest range with one window holding every block of the plan (the
+// level planLevel chose it at).
+func planKind(plan []*Block, ranges []int64) int64 {
+	if firstOverlap(plan) != nil {
+		return 0
+	}
+	minT, maxT := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, b := range plan {
+		minT, maxT = min(minT, b.Meta.MinTime), max(maxT, b.Meta.MaxTime)
+	}
+	for _, r := range ranges {
+		if maxT <= windowStart(minT, r)+r {
+			return r
+		}
+	}
+	return math.MaxInt64
+}
+
 // firstOverlap returns the first run of blocks (sorted by min time) that
 // overlap each other, or nil.
 func firstOverlap(sorted []*Block) []*Block {

@@ -307,3 +307,49 @@ func TestWindowStart(t *testing.T) {
 	require.Equal(t, int64(-10), windowStart(-1, 10))
 	require.Equal(t, int64(-10), windowStart(-10, 10))
 }
+
+func TestPlanBatch(t *testing.T) {
+	ranges := DefaultConfig().rangesMs()
+	now := 1000 * hourMs
+	// Four complete 8h windows of four 2h blocks each.
+	var windows [][]*Block
+	var all []*Block
+	for w := range int64(4) {
+		var win []*Block
+		for i := range int64(4) {
+			win = append(win, blk(8*w+2*i, 8*w+2*i+2))
+		}
+		windows = append(windows, win)
+		all = append(all, win...)
+	}
+	t.Run("windows of one range run together, up to n", func(t *testing.T) {
+		plans := planBatch(all, ranges, now, 3)
+		require.Len(t, plans, 3)
+		for i, p := range plans {
+			require.Equal(t, ids(windows[i]), ids(p))
+		}
+		require.Len(t, planBatch(all, ranges, now, 8), 4)
+		require.Len(t, planBatch(all, ranges, now, 1), 1)
+	})
+	t.Run("a larger range waits for the next batch", func(t *testing.T) {
+		// Window 0 already compacted: the next 8h windows come first, the 2d
+		// plan that would take their outputs is not in this batch.
+		done := blk(0, 8, func(b *Block) { b.Meta.Compaction.Level = 2 })
+		blocks := append([]*Block{done}, windows[1]...)
+		plans := planBatch(blocks, ranges, now, 4)
+		require.Len(t, plans, 1)
+		require.Equal(t, ids(windows[1]), ids(plans[0]))
+	})
+	t.Run("separate overlaps run together, not with window merges", func(t *testing.T) {
+		a1, a2 := blk(0, 2), blk(0, 2)
+		b1, b2 := blk(10, 12), blk(10, 12)
+		blocks := append([]*Block{a1, a2, b1, b2}, windows[3]...)
+		plans := planBatch(blocks, ranges, now, 4)
+		require.Len(t, plans, 2)
+		require.ElementsMatch(t, ids([]*Block{a1, a2}), ids(plans[0]))
+		require.ElementsMatch(t, ids([]*Block{b1, b2}), ids(plans[1]))
+	})
+	t.Run("nothing to do", func(t *testing.T) {
+		require.Nil(t, planBatch([]*Block{blk(0, 2)}, ranges, now, 4))
+	})
+}

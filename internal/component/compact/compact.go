@@ -68,7 +68,7 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		Default("").EnumVar(&c.DedupFunc, "", "vertical", "penalty", "exact")
 	cmd.Flag("compact.shard", "Own only the streams whose hash mod n is i (i/n, e.g. 0/3): run n compactors with 0/n ... n-1/n on one bucket.").
 		Default("0/1").SetValue(&c.Shard)
-	cmd.Flag("compact.concurrency", "Groups (stream and resolution) compacted at once.").
+	cmd.Flag("compact.concurrency", "Compactions run at once: several groups (stream and resolution), and independent time windows of one group.").
 		Default(fmt.Sprint(def.Concurrency)).IntVar(&c.Concurrency)
 	cmd.Flag("delete-delay", "How long a block marked for deletion stays before it is deleted (queriers and stores move to the new blocks meanwhile); also the age from which partial uploads are removed.").
 		Default(model.Duration(def.DeleteDelay).String()).SetValue(&c.DeleteDelay)
