@@ -137,7 +137,3 @@ func (b *block) close() error {
 	b.refs.Wait()
 	return b.hdr.Close()
 }
-
-// indexGets returns the number of ranged GETs of the index by queries so
-// far.
-func (b *block) indexGets() int64 { return b.ir.gets.Load() }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
@@ -61,8 +60,6 @@ type blockIndex struct {
 	// seriesGuess is how many bytes to read for a series entry of unknown
 	// length.
 	seriesGuess int64
-
-	gets atomic.Int64 // ranged GETs issued
 }
 
 var _ tsdb.IndexReader = (*blockIndex)(nil)
@@ -90,7 +87,6 @@ func (bi *blockIndex) fetch(ctx context.Context, rs []byteRange) ([][]byte, erro
 
 func (bi *blockIndex) getRange(ctx context.Context, r byteRange) (_ []byte, err error) {
 	r.end = min(r.end, bi.size)
-	bi.gets.Add(1)
 	rc, err := bi.bkt.GetRange(ctx, bi.name, r.start, r.end-r.start)
 	if err != nil {
 		return nil, fmt.Errorf("get %s [%d, %d): %w", bi.name, r.start, r.end, err)
@@ -128,13 +124,18 @@ func (bi *blockIndex) Postings(ctx context.Context, name string, values ...strin
 	}); err != nil {
 		return nil, err
 	}
+	return union(ctx, its), nil
+}
+
+// union returns the union of its: nothing, the one list, or their merge.
+func union(ctx context.Context, its []index.Postings) index.Postings {
 	switch len(its) {
 	case 0:
-		return index.EmptyPostings(), nil
+		return index.EmptyPostings()
 	case 1:
-		return its[0], nil
+		return its[0]
 	}
-	return index.Merge(ctx, its...), nil
+	return index.Merge(ctx, its...)
 }
 
 // postingsLists reads the postings lists of name=values with ranged GETs,

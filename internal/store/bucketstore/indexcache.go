@@ -69,13 +69,7 @@ func (c cachedIndex) Postings(ctx context.Context, name string, values ...string
 	if err != nil {
 		return nil, err
 	}
-	switch len(its) {
-	case 0:
-		return index.EmptyPostings(), nil
-	case 1:
-		return its[0], nil
-	}
-	return index.Merge(ctx, its...), nil
+	return union(ctx, its), nil
 }
 
 // PostingsForLabelMatching returns the union of the postings lists of the
