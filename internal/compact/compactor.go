@@ -7,12 +7,19 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/thanos-io/objstore"
 )
+
+// ErrRunFailures is wrapped by the error of a run that went to its end but
+// in which some group, compaction, downsampling or clean-up failed (each
+// logged and counted in its metric); they are retried at the next run.
+var ErrRunFailures = errors.New("some steps of the run failed (see the logs and strata_compact_*_failures_total)")
 
 // Compactor keeps a bucket compacted, deduplicated, downsampled and within
 // retention. Its methods are goroutine-safe; runs (RunOnce, RunRetention,
@@ -83,8 +90,12 @@ func New(cfg Config, bkt objstore.Bucket, m Merger, d Downsampler, logger *slog.
 // every owned group, downsample, apply retention, and clean again.
 //
 // Failures of one group, one compaction or one block are logged and
-// counted and never stop the others; the returned error only reports
-// failures to reach the bucket itself (listing) or a cancelled ctx.
+// counted and never stop the others; the run then goes to its end and
+// returns an error wrapping ErrRunFailures naming the steps that had
+// failures. Other errors are failures to reach the bucket itself
+// (listing) or a cancelled ctx, which stop the run. Blocks whose data
+// cannot be read are marked (no-compact, no-downsample), which is not a
+// failure.
 func (c *Compactor) RunOnce(ctx context.Context) error {
 	if c.merger == nil {
 		return errors.New("compactor has no merger: it can only apply retention")
@@ -97,7 +108,7 @@ func (c *Compactor) RunOnce(ctx context.Context) error {
 		c.metrics.runFailures.Inc()
 		return err
 	}
-	var failed bool
+	var failedSteps []string
 	steps := []struct {
 		name string
 		fn   func(ctx context.Context, st *bucketState) (bool, error)
@@ -116,25 +127,33 @@ func (c *Compactor) RunOnce(ctx context.Context) error {
 		if err == nil {
 			var stepFailed bool
 			stepFailed, err = s.fn(ctx, st)
-			failed = failed || stepFailed
+			if stepFailed && !slices.Contains(failedSteps, s.name) {
+				failedSteps = append(failedSteps, s.name)
+			}
 		}
 		if err != nil {
 			c.metrics.runFailures.Inc()
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
-	if !failed {
-		c.metrics.lastSuccess.SetToCurrentTime()
+	c.logger.Info("compactor run done", "duration", time.Since(start), "failed_steps", failedSteps)
+	if len(failedSteps) > 0 {
+		return fmt.Errorf("%w: %s", ErrRunFailures, strings.Join(failedSteps, ", "))
 	}
-	c.logger.Info("compactor run done", "duration", time.Since(start), "failures", failed)
+	c.metrics.lastSuccess.SetToCurrentTime()
 	return nil
 }
 
 // Run calls RunOnce every interval until ctx is done, logging the errors
-// of each run; it returns nil once ctx is cancelled.
+// of each run (the failures are counted in the metrics); it returns nil
+// once ctx is cancelled.
 func (c *Compactor) Run(ctx context.Context, interval time.Duration) error {
 	for {
-		if err := c.RunOnce(ctx); err != nil && ctx.Err() == nil {
+		switch err := c.RunOnce(ctx); {
+		case err == nil || ctx.Err() != nil:
+		case errors.Is(err, ErrRunFailures):
+			c.logger.Warn("compactor run done with failures, retrying them at the next interval", "err", err, "interval", interval)
+		default:
 			c.logger.Error("compactor run failed, retrying at the next interval", "err", err, "interval", interval)
 		}
 		select {

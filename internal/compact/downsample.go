@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/strata-io/strata/internal/downsample"
 	"github.com/strata-io/strata/pkg/metadata"
 )
 
@@ -43,6 +44,12 @@ func (c *Compactor) downsampleStream(ctx context.Context, stream string, blocks 
 				return ok
 			}
 			out, err := c.downsampleBlock(ctx, t)
+			if err != nil && ctx.Err() == nil && errors.Is(err, downsample.ErrUnreadableBlock) {
+				// Retrying cannot help: mark it so that the next runs skip it.
+				if err = c.markNoDownsample(ctx, t.block, err); err == nil {
+					continue
+				}
+			}
 			if err != nil {
 				if ctx.Err() == nil {
 					c.metrics.downFailures.Inc()
@@ -70,6 +77,11 @@ func (c *Compactor) downsampleBlock(ctx context.Context, t downsampleTask) (*Blo
 	}()
 	srcDir := filepath.Join(dir, id.String())
 	if err := metadata.Download(ctx, c.logger, c.bkt, id, srcDir); err != nil {
+		if ctx.Err() == nil {
+			if cause := c.damagedObjects(ctx, t.block); cause != nil {
+				return nil, fmt.Errorf("%w: %w (download: %w)", downsample.ErrUnreadableBlock, cause, err)
+			}
+		}
 		return nil, err
 	}
 	meta, err := c.downsampler.Downsample(ctx, srcDir, dir, t.resolution)
@@ -88,6 +100,22 @@ func (c *Compactor) downsampleBlock(ctx context.Context, t downsampleTask) (*Blo
 	c.logger.Info("block downsampled", "block", id, "resolution", resolutionName(t.resolution), "new_block", meta.ULID,
 		"min_time", meta.MinTime, "max_time", meta.MaxTime, "duration", time.Since(start))
 	return &Block{Meta: meta}, nil
+}
+
+// markNoDownsample writes a no-downsample mark (reason block-corrupt) on a
+// block whose data cannot be downsampled (cause); b is updated for the
+// rest of the stream's pass.
+func (c *Compactor) markNoDownsample(ctx context.Context, b *Block, cause error) error {
+	reason := metadata.CorruptBlockReason
+	mark := metadata.NewNoDownsampleMark(b.Meta.ULID, c.cfg.Now(), reason, cause.Error())
+	if err := metadata.WriteMarker(ctx, c.bkt, mark); err != nil {
+		return fmt.Errorf("mark block %s no-downsample (%w): %w", b.Meta.ULID, cause, err)
+	}
+	c.cache.rememberMarker(mark)
+	c.metrics.marked.WithLabelValues(markerNoDownsample, string(reason)).Inc()
+	c.logger.Warn("block marked no-downsample: its data cannot be read", "block", b.Meta.ULID, "reason", reason, "err", cause)
+	b.NoDownsample = mark
+	return nil
 }
 
 // resolutionName is "raw", "5m", "1h" or the ms value.

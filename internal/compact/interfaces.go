@@ -37,5 +37,7 @@ type Downsampler interface {
 	// meta.json: new ULID, same min/max time, compaction level and sources as the source,
 	// parents = [src], thanos labels copied, thanos.downsample.resolution = resolution,
 	// source "compactor", files, segment_files. Returns the new meta (dir dstParent/<ULID>).
+	// Errors caused by the source's data wrap downsample.ErrUnreadableBlock: the compactor
+	// then marks the block no-downsample (block-corrupt) instead of retrying it every run.
 	Downsample(ctx context.Context, srcDir, dstParent string, resolution int64) (*metadata.Meta, error)
 }

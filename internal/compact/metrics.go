@@ -7,8 +7,9 @@ import (
 
 // Values of the marker label of strata_compact_blocks_marked_total.
 const (
-	markerNoCompact = "no-compact"
-	markerDeletion  = "deletion"
+	markerNoCompact    = "no-compact"
+	markerNoDownsample = "no-downsample"
+	markerDeletion     = "deletion"
 )
 
 // Reasons of deletion marks (the reason label of
@@ -92,7 +93,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		marked: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_compact_blocks_marked_total",
-			Help: "Markers written, by marker (no-compact, deletion) and reason.",
+			Help: "Markers written, by marker (no-compact, no-downsample, deletion) and reason.",
 		}, []string{"marker", "reason"}),
 		downsampled: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_compact_blocks_downsampled_total",
