@@ -53,6 +53,10 @@ const (
 	// chunks out of order, out of the block's range or out of the
 	// segment files.
 	IssueBadIndex IssueKind = "bad-index"
+	// IssueBadChunks (--deep): a chunk the index refers to cannot be read
+	// from its segment file: the file ends before it (truncated segment
+	// file) or its CRC32 does not match its bytes (checksum mismatch).
+	IssueBadChunks IssueKind = "bad-chunks"
 )
 
 // Issue is one problem verify found.
@@ -79,7 +83,7 @@ type BucketVerifyConfig struct {
 
 // RegisterFlags adds the flags of `verify` to cmd.
 func (c *BucketVerifyConfig) RegisterFlags(cmd *kingpin.CmdClause) {
-	cmd.Flag("deep", "Also download each block's index and walk every series: label order, chunk order, chunk time ranges and references (reads whole indexes).").
+	cmd.Flag("deep", "Also download each block's index and walk every series (label order, chunk order, chunk time ranges and references), and read every chunk of the segment files checking its CRC32 (reads whole blocks).").
 		BoolVar(&c.Deep)
 	cmd.Flag("concurrency", "How many blocks are checked at once.").Default("4").IntVar(&c.Concurrency)
 	cmd.Flag("partial-min-age", "Block directories without meta.json whose ULID is younger than this are uploads in progress, not issues.").
@@ -288,8 +292,12 @@ func verifyBlock(ctx context.Context, bkt objstore.BucketReader, b *bucketweb.Bl
 		return issues
 	}
 	if deep {
-		for _, problem := range deepCheckIndex(ctx, bkt, b.Meta, sizes, tmp) {
+		problems, refs := deepCheckIndex(ctx, bkt, b.Meta, sizes, tmp)
+		for _, problem := range problems {
 			add(IssueBadIndex, "%s", problem)
+		}
+		for _, problem := range deepCheckChunks(ctx, bkt, b.Meta, refs, sizes) {
+			add(IssueBadChunks, "%s", problem)
 		}
 	}
 	return issues
