@@ -60,9 +60,16 @@ const (
 	BucketUploadSource SourceType = "bucket.upload"
 )
 
-// ErrMetaNotFound is returned (wrapped) when a block has no meta.json: a
-// local block still being written, or a partial upload in the bucket.
-var ErrMetaNotFound = errors.New("meta.json not found")
+// Errors of the Read functions, wrapped; test with errors.Is.
+var (
+	// ErrMetaNotFound: the block has no meta.json (a local block still
+	// being written, or a partial upload in the bucket).
+	ErrMetaNotFound = errors.New("meta.json not found")
+	// ErrMetaCorrupt: meta.json was read whole but is not valid JSON, fails
+	// Validate or holds another block's ULID. Reading it again does not
+	// help, unlike a failure to read it.
+	ErrMetaCorrupt = errors.New("corrupted meta.json")
+)
 
 // Meta is the content of a block's meta.json: Prometheus' BlockMeta (its
 // fields at the top level of the JSON object) plus the thanos section.
@@ -171,17 +178,22 @@ func (m *Meta) Validate() error {
 }
 
 // Read decodes and validates a meta.json from r. Unknown fields are ignored
-// so that newer writers stay readable.
+// so that newer writers stay readable. Content that cannot be decoded or
+// fails Validate is ErrMetaCorrupt; an error reading r is returned as is.
 func Read(r io.Reader) (*Meta, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read meta.json: %w", err)
+	}
 	var m Meta
-	if err := json.NewDecoder(r).Decode(&m); err != nil {
-		return nil, fmt.Errorf("decode meta.json: %w", err)
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: decode meta.json: %w", ErrMetaCorrupt, err)
 	}
 	if m.Thanos.Version == 0 {
 		m.Thanos.Version = ThanosVersion1
 	}
 	if err := m.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrMetaCorrupt, err)
 	}
 	return &m, nil
 }
@@ -220,7 +232,7 @@ func ReadFromBucket(ctx context.Context, bkt objstore.BucketReader, id ulid.ULID
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if m.ULID != id {
-		return nil, fmt.Errorf("%s: holds ulid %s", name, m.ULID)
+		return nil, fmt.Errorf("%s: %w: holds ulid %s", name, ErrMetaCorrupt, m.ULID)
 	}
 	return m, nil
 }

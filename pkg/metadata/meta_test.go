@@ -126,6 +126,7 @@ func TestReadInvalid(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Read(strings.NewReader(tc.in))
 			require.ErrorContains(t, err, tc.wantErr)
+			require.ErrorIs(t, err, ErrMetaCorrupt, "told apart from a failed read")
 		})
 	}
 }

@@ -3,6 +3,7 @@ package bucketstore
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -54,6 +55,9 @@ func (s *Store) LabelNames(ctx context.Context, req *storepb.LabelNamesRequest) 
 	}
 	defer releaseAll(blocks)
 	c := &labelCall{s: s, ctx: ctx, abort: storepb.PartialResponseDisabled(req.GetPartialResponseDisabled(), req.GetPartialResponseStrategy())}
+	if c.warns, err = s.unloadedIssues(mint, maxt, math.MaxInt64, ms, c.abort); err != nil {
+		return nil, err
+	}
 
 	var names []string
 	for _, b := range blocks {
@@ -123,6 +127,9 @@ func (s *Store) LabelValues(ctx context.Context, req *storepb.LabelValuesRequest
 	}
 	defer releaseAll(blocks)
 	c := &labelCall{s: s, ctx: ctx, abort: storepb.PartialResponseDisabled(req.GetPartialResponseDisabled(), req.GetPartialResponseStrategy())}
+	if c.warns, err = s.unloadedIssues(mint, maxt, math.MaxInt64, ms, c.abort); err != nil {
+		return nil, err
+	}
 
 	var values []string
 	for _, b := range blocks {

@@ -86,10 +86,12 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 	ranges := chooseRanges(blocks, mint, maxt)
 
 	abort := storepb.PartialResponseDisabled(req.GetPartialResponseDisabled(), req.GetPartialResponseStrategy())
-	var (
-		all   []blockSeries
-		warns []string
-	)
+	// Blocks the last sync could not load: the answer lacks their data.
+	warns, err := s.unloadedIssues(mint, maxt, maxRes, ms, abort)
+	if err != nil {
+		return err
+	}
+	var all []blockSeries
 	// fail handles an error reading a block: the call's error under ABORT,
 	// a warning under WARN.
 	fail := func(b *block, err error) error {

@@ -175,7 +175,10 @@ type Store struct {
 	syncMu sync.Mutex // one sync at a time
 	mu     sync.RWMutex
 	blocks map[ulid.ULID]*block
-	ready  bool
+	// unloaded are the blocks the last sync could not serve, by ULID.
+	unloaded []*unloadedBlock
+	ready    bool
+	readyc   chan struct{} // closed with ready set
 }
 
 var (
@@ -192,6 +195,7 @@ type metrics struct {
 	syncFailures     prometheus.Counter
 	lastSyncDuration prometheus.Gauge
 	limited          *prometheus.CounterVec
+	metaSynced       *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -205,6 +209,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		syncFailures:     f.NewCounter(prometheus.CounterOpts{Name: "strata_bucket_store_sync_failures_total", Help: "Block syncs that could not list the bucket."}),
 		lastSyncDuration: f.NewGauge(prometheus.GaugeOpts{Name: "strata_bucket_store_sync_duration_seconds", Help: "Duration of the last block sync."}),
 		limited:          f.NewCounterVec(prometheus.CounterOpts{Name: "strata_bucket_store_limited_requests_total", Help: "Series calls refused by a limit (series, samples)."}, []string{"limit"}),
+		metaSynced: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "strata_blocks_meta_synced",
+			Help: "Block directories of the bucket at the last sync, by state: loaded, failed (meta.json or index unreadable), corrupted-meta-json, no-meta-json, marked-for-deletion, time-excluded, label-excluded.",
+		}, []string{"state"}),
 	}
 }
 
@@ -240,6 +248,7 @@ func New(cfg Config, bkt objstore.BucketReader, logger *slog.Logger, reg prometh
 		ctx:     ctx,
 		cancel:  cancel,
 		blocks:  map[ulid.ULID]*block{},
+		readyc:  make(chan struct{}),
 
 		seriesSlots: make(chan struct{}, cfg.SeriesMaxConcurrency),
 	}, nil
@@ -301,12 +310,16 @@ func (s *Store) headerPath(id ulid.ULID) string {
 }
 
 // Ready tells whether a sync has completed, i.e. the store serves what the
-// bucket holds.
+// bucket holds. Before, Info announces nothing and the other calls fail
+// with Unavailable.
 func (s *Store) Ready() bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.ready
 }
+
+// ReadyC is closed when Ready becomes true (it never becomes false again).
+func (s *Store) ReadyC() <-chan struct{} { return s.readyc }
 
 // Blocks returns the loaded blocks sorted by min time, then ID.
 func (s *Store) Blocks() []BlockInfo {

@@ -186,7 +186,12 @@ strata_bucket_store_block_load_failures_total 1
 
 			require.NotZero(t, seriesCount(t, s, metas[0].MinTime, metas[0].MaxTime-1), "the other blocks serve")
 			require.NotZero(t, seriesCount(t, s, metas[2].MinTime, metas[2].MaxTime-1))
-			require.Zero(t, seriesCount(t, s, bad.MinTime+1, bad.MaxTime-2), "nothing from the skipped block")
+			// Over the skipped block: an error naming it, not an empty answer.
+			_, _, _, err = storetest.CollectSeries(t.Context(), storepb.ServerAsClient(s), &storepb.SeriesRequest{
+				MinTime: bad.MinTime + 1, MaxTime: bad.MaxTime - 2, PartialResponseStrategy: storepb.PartialResponseStrategy_ABORT,
+				Matchers: []*storepb.LabelMatcher{{Type: storepb.LabelMatcher_RE, Name: labels.MetricName, Value: ".+"}},
+			})
+			require.ErrorContains(t, err, bad.ULID.String())
 
 			// The next sync tries the bad block again (the error may have
 			// been transient), and counts it again.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,7 +29,10 @@ import (
 // (after the calls reading them return). A block whose index cannot be
 // opened is logged, counted and skipped; the others are served. It is
 // tried again at the next sync, so that a transient bucket error does not
-// hide a block until a restart.
+// hide a block until a restart. Until then, requests that may concern such
+// a block, or a new block whose meta.json cannot be read, get a warning
+// naming it (see unloadedIssues). strata_blocks_meta_synced counts the
+// blocks by what the sync did with them.
 //
 // It returns an error, and keeps the current blocks, when the bucket cannot
 // be listed. A meta.json that cannot be read keeps its block as it is.
@@ -75,6 +79,7 @@ func (s *Store) SyncBlocks(ctx context.Context) error {
 		}
 	}
 	opened := map[ulid.ULID]*block{}
+	openFailed := map[ulid.ULID]error{}
 	s.forEach(toOpen, func(id ulid.ULID) {
 		b, err := openBlock(s.ctx, s.bkt, results[id].meta, s.headerPath(id), s.hm)
 		mu.Lock()
@@ -82,6 +87,7 @@ func (s *Store) SyncBlocks(ctx context.Context) error {
 		if err != nil {
 			s.logger.Error("block not served: its index cannot be read", "block", id, "err", err)
 			s.m.blockLoadFails.Inc()
+			openFailed[id] = err
 			return
 		}
 		b.cache = s.cfg.IndexCache
@@ -89,6 +95,9 @@ func (s *Store) SyncBlocks(ctx context.Context) error {
 		s.logger.Debug("block loaded", "block", id)
 		opened[id] = b
 	})
+	for id, err := range openFailed {
+		results[id] = syncResult{meta: results[id].meta, state: stateFailed, err: fmt.Errorf("open its index: %w", err)}
+	}
 
 	s.mu.Lock()
 	var drop []*block
@@ -101,8 +110,33 @@ func (s *Store) SyncBlocks(ctx context.Context) error {
 	for id, b := range opened {
 		s.blocks[id] = b
 	}
-	s.ready = true
+	counts := map[string]int{}
+	var unloaded []*unloadedBlock
+	for id, r := range results {
+		switch {
+		case s.blocks[id] != nil:
+			counts[stateLoaded]++
+		case r.state == stateFailed || r.state == stateCorruptedMeta:
+			counts[r.state]++
+			u := &unloadedBlock{id: id, state: r.state, err: r.err, meta: r.meta}
+			if r.meta != nil {
+				u.ext = r.meta.Thanos.LabelSet()
+			}
+			unloaded = append(unloaded, u)
+		default:
+			counts[r.state]++
+		}
+	}
+	slices.SortFunc(unloaded, func(a, b *unloadedBlock) int { return a.id.Compare(b.id) })
+	s.unloaded = unloaded
+	if !s.ready {
+		s.ready = true
+		close(s.readyc)
+	}
 	s.m.blocksLoaded.Set(float64(len(s.blocks)))
+	for _, st := range metaSyncedStates {
+		s.m.metaSynced.WithLabelValues(st).Set(float64(counts[st]))
+	}
 	s.mu.Unlock()
 
 	var errs []error
@@ -144,10 +178,14 @@ func (s *Store) removeStaleHeaders() {
 }
 
 // syncResult says whether to serve a listed block and, when keep is set,
-// its meta.json.
+// its meta.json. Otherwise state says why not (a strata_blocks_meta_synced
+// state) and err, for stateFailed and stateCorruptedMeta, what failed; meta
+// is set when it was read.
 type syncResult struct {
-	keep bool
-	meta *metadata.Meta
+	keep  bool
+	meta  *metadata.Meta
+	state string
+	err   error
 }
 
 // syncOne decides about one listed block. loaded is the block when it is
@@ -164,31 +202,34 @@ func (s *Store) syncOne(ctx context.Context, id ulid.ULID, loaded *block) syncRe
 			return syncResult{keep: true}
 		}
 		if !ok {
-			return syncResult{}
+			return syncResult{state: stateNoMeta}
 		}
 		meta = loaded.meta
 	} else {
 		var err error
 		meta, err = metadata.ReadFromBucket(ctx, s.bkt, id)
-		if errors.Is(err, metadata.ErrMetaNotFound) {
+		switch {
+		case errors.Is(err, metadata.ErrMetaNotFound):
 			s.logger.Debug("block ignored: no meta.json (partial upload)", "block", id)
-			return syncResult{}
-		}
-		if err != nil {
-			s.logger.Warn("read meta.json", "block", id, "err", err)
-			return syncResult{}
+			return syncResult{state: stateNoMeta}
+		case errors.Is(err, metadata.ErrMetaCorrupt):
+			s.logger.Warn("block not served: corrupted meta.json; queries warn about it until it is fixed, marked for deletion or deleted", "block", id, "err", err)
+			return syncResult{state: stateCorruptedMeta, err: err}
+		case err != nil:
+			s.logger.Warn("block not served: read meta.json", "block", id, "err", err)
+			return syncResult{state: stateFailed, err: fmt.Errorf("read meta.json: %w", err)}
 		}
 	}
 	if r := meta.Thanos.Downsample.Resolution; r < 0 {
-		s.logger.Warn("block ignored: negative downsampling resolution in meta.json", "block", id, "resolution", r)
-		return syncResult{}
+		s.logger.Warn("block not served: negative downsampling resolution in meta.json", "block", id, "resolution", r)
+		return syncResult{state: stateCorruptedMeta, err: fmt.Errorf("negative downsampling resolution %d", r)}
 	}
 	if meta.MaxTime <= s.cfg.MinTime || meta.MinTime > s.cfg.MaxTime {
-		return syncResult{}
+		return syncResult{state: stateTimeExcluded}
 	}
 	if !s.selected(meta) {
 		s.logger.Debug("block ignored: dropped by the selector relabel config", "block", id)
-		return syncResult{}
+		return syncResult{state: stateLabelExcluded}
 	}
 	var mark metadata.DeletionMark
 	switch err := metadata.ReadMarker(ctx, s.bkt, id, &mark); {
@@ -197,7 +238,7 @@ func (s *Store) syncOne(ctx context.Context, id ulid.ULID, loaded *block) syncRe
 		s.logger.Warn("read deletion mark", "block", id, "err", err)
 	case time.Since(time.Unix(mark.DeletionTime, 0)) > s.cfg.IgnoreDeletionMarksDelay:
 		s.logger.Debug("block ignored: marked for deletion", "block", id)
-		return syncResult{}
+		return syncResult{state: stateMarkedForDeletion}
 	}
 	return syncResult{keep: true, meta: meta}
 }
