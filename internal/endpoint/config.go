@@ -26,6 +26,9 @@ const (
 	DefaultFileSDInterval  = 5 * time.Second
 	DefaultCheckInterval   = 5 * time.Second
 	DefaultInfoTimeout     = 5 * time.Second
+	// DefaultRecheckInterval is how often endpoints that cannot answer yet
+	// are checked again.
+	DefaultRecheckInterval = time.Second
 )
 
 // Address prefixes that ask for DNS discovery.
@@ -54,6 +57,11 @@ type Config struct {
 	CheckInterval time.Duration
 	// InfoTimeout bounds each Info call.
 	InfoTimeout time.Duration
+	// RecheckInterval is how often the endpoints that are unhealthy, not
+	// ready (gRPC health NOT_SERVING), never checked or announcing an empty
+	// time range are checked again between two CheckIntervals, so that a
+	// store that finished starting is queried within about this long.
+	RecheckInterval time.Duration
 	// Resolver resolves dns+ and dnssrv+ addresses; nil uses net.DefaultResolver.
 	Resolver Resolver
 	// DialOptions are added to every connection's options (e.g. connect
@@ -73,6 +81,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.InfoTimeout <= 0 {
 		c.InfoTimeout = DefaultInfoTimeout
+	}
+	if c.RecheckInterval <= 0 {
+		c.RecheckInterval = DefaultRecheckInterval
 	}
 	if c.Resolver == nil {
 		c.Resolver = net.DefaultResolver

@@ -16,7 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/prometheus/model/labels"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/strata-io/strata/internal/store"
 	"github.com/strata-io/strata/pkg/infopb"
@@ -172,7 +175,8 @@ func isDNS(a string) bool {
 
 // Run discovers and checks endpoints until ctx is done: DNS every
 // RefreshInterval, file SD files every FileSDInterval, Info on every
-// endpoint every CheckInterval (and at once for a new endpoint). It returns
+// endpoint every CheckInterval (and at once for a new endpoint), and on
+// the endpoints that cannot answer yet every RecheckInterval. It returns
 // nil when ctx is cancelled.
 func (s *Set) Run(ctx context.Context) error {
 	s.refresh(ctx, true)
@@ -185,6 +189,8 @@ func (s *Set) Run(ctx context.Context) error {
 	defer fileT.Stop()
 	checkT := time.NewTicker(s.cfg.CheckInterval)
 	defer checkT.Stop()
+	recheckT := time.NewTicker(s.cfg.RecheckInterval)
+	defer recheckT.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -195,6 +201,8 @@ func (s *Set) Run(ctx context.Context) error {
 			s.refresh(ctx, false)
 		case <-checkT.C:
 			s.checkAll(ctx)
+		case <-recheckT.C:
+			s.recheck(ctx)
 		case r := <-s.reloadc:
 			s.mu.Lock()
 			s.groups, s.creds = r.groups, r.creds
@@ -284,6 +292,22 @@ func (s *Set) checkAll(ctx context.Context) {
 	s.metrics.endpoints.WithLabelValues("unhealthy").Set(float64(len(cs) - healthy))
 }
 
+// recheck checks the endpoints that cannot answer yet (see
+// client.needsRecheck).
+func (s *Set) recheck(ctx context.Context) {
+	s.mu.RLock()
+	var cs []*client
+	for _, c := range s.endpoints {
+		if c.needsRecheck() {
+			cs = append(cs, c)
+		}
+	}
+	s.mu.RUnlock()
+	if len(cs) > 0 {
+		s.check(ctx, cs)
+	}
+}
+
 // check calls Info on the endpoints concurrently and waits for all.
 func (s *Set) check(ctx context.Context, cs []*client) {
 	var wg sync.WaitGroup
@@ -357,10 +381,14 @@ type client struct {
 	addr string
 	conn *grpc.ClientConn
 	info infopb.InfoClient
+	hc   healthpb.HealthClient
 
-	mu        sync.RWMutex
-	st        Status
-	checked   bool // Info was called at least once
+	mu      sync.RWMutex
+	st      Status
+	checked bool // Info was called at least once
+	// notReady: at the last check, the gRPC health service said
+	// NOT_SERVING (e.g. a store gateway in its first sync).
+	notReady  bool
 	noStore   bool // the last good Info said the Store API is not served
 	withoutRL bool
 	metadata  bool // the last good Info said the Metadata API is served
@@ -372,6 +400,7 @@ func newClient(addr string, conn *grpc.ClientConn) *client {
 		addr:        addr,
 		conn:        conn,
 		info:        infopb.NewInfoClient(conn),
+		hc:          healthpb.NewHealthClient(conn),
 		st:          Status{Name: addr, MinTime: math.MinInt64, MaxTime: math.MaxInt64},
 	}
 }
@@ -389,11 +418,26 @@ func (c *client) check(ctx context.Context, timeout time.Duration) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	resp, err := c.info.Info(ctx, &infopb.InfoRequest{})
+	// The health service first: a component that is not ready may answer
+	// Info with nothing (no labels, an empty range), which must not read
+	// as "no data". Endpoints without a health service are only asked Info.
+	var (
+		resp     *infopb.InfoResponse
+		notReady bool
+	)
+	hr, err := c.hc.Check(ctx, &healthpb.HealthCheckRequest{})
+	switch {
+	case err == nil && hr.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING:
+		notReady = true
+		err = errNotReady
+	case err == nil || status.Code(err) == codes.Unimplemented:
+		resp, err = c.info.Info(ctx, &infopb.InfoRequest{})
+	}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.checked = true
+	c.notReady = notReady
 	c.st.LastCheck = time.Now()
 	if err != nil {
 		c.st.Healthy = false
@@ -413,6 +457,54 @@ func (c *client) check(ctx context.Context, timeout time.Duration) error {
 	}
 	c.metadata = resp.GetMetricMetadata() != nil
 	return nil
+}
+
+// errNotReady is the error of a check, and of the calls, of an endpoint
+// whose health service says NOT_SERVING.
+var errNotReady = status.Error(codes.Unavailable, "not ready (gRPC health NOT_SERVING: still starting, e.g. a store gateway's first sync of its blocks): its data is missing from the answer")
+
+// needsRecheck tells whether the endpoint cannot answer yet: never checked,
+// unhealthy, not ready, or announcing an empty time range.
+func (c *client) needsRecheck() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return !c.checked || !c.st.Healthy || c.notReady || (!c.noStore && c.st.MinTime > c.st.MaxTime)
+}
+
+// ready returns errNotReady when the last check found the endpoint not
+// ready.
+func (c *client) ready() error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.notReady {
+		return errNotReady
+	}
+	return nil
+}
+
+// Series fails at once with errNotReady for an endpoint not ready (the
+// caller warns about it); otherwise it calls the endpoint.
+func (c *client) Series(ctx context.Context, req *storepb.SeriesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[storepb.SeriesResponse], error) {
+	if err := c.ready(); err != nil {
+		return nil, err
+	}
+	return c.StoreClient.Series(ctx, req, opts...)
+}
+
+// LabelNames: see Series.
+func (c *client) LabelNames(ctx context.Context, req *storepb.LabelNamesRequest, opts ...grpc.CallOption) (*storepb.LabelNamesResponse, error) {
+	if err := c.ready(); err != nil {
+		return nil, err
+	}
+	return c.StoreClient.LabelNames(ctx, req, opts...)
+}
+
+// LabelValues: see Series.
+func (c *client) LabelValues(ctx context.Context, req *storepb.LabelValuesRequest, opts ...grpc.CallOption) (*storepb.LabelValuesResponse, error) {
+	if err := c.ready(); err != nil {
+		return nil, err
+	}
+	return c.StoreClient.LabelValues(ctx, req, opts...)
 }
 
 func (c *client) healthy() bool {

@@ -36,7 +36,15 @@ type GRPC struct {
 	health *health.Server
 	ln     net.Listener
 	logger *slog.Logger
+	// readyc, when set (ServeWhen), holds the health status at
+	// NOT_SERVING until it is closed.
+	readyc <-chan struct{}
 }
+
+// ServeWhen makes the health service answer NOT_SERVING until ready is
+// closed (e.g. a store gateway's first sync), instead of SERVING as soon
+// as the server serves. Call it before Run.
+func (s *GRPC) ServeWhen(ready <-chan struct{}) { s.readyc = ready }
 
 // maxMsgSize bounds one gRPC message; series frames are far smaller.
 const maxMsgSize = 256 << 20
@@ -81,9 +89,21 @@ func (s *GRPC) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() {
 		s.logger.Info("serving grpc", "addr", s.ln.Addr().String(), "tls", s.cfg.TLSCert != "")
-		s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		if s.readyc == nil {
+			s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		}
 		errc <- s.srv.Serve(s.ln)
 	}()
+	if s.readyc != nil {
+		go func() {
+			select {
+			case <-s.readyc:
+				// After Shutdown (ctx done), this changes nothing.
+				s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+			case <-ctx.Done():
+			}
+		}()
+	}
 	select {
 	case err := <-errc:
 		if err != nil {

@@ -213,6 +213,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 	}
 	storepb.RegisterStoreServer(grpcSrv.Server(), st)
 	infopb.RegisterInfoServer(grpcSrv.Server(), st)
+	// gRPC health, like /-/ready, says SERVING once the first sync has
+	// loaded the blocks: queriers do not take an empty Info for no data.
+	grpcSrv.ServeWhen(st.ReadyC())
 
 	httpSrv, err := server.NewHTTP(cfg.Server.HTTP, func() error {
 		if !st.Ready() {

@@ -1,13 +1,27 @@
 package store
 
 import (
+	"context"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
+	"github.com/thanos-io/objstore/providers/filesystem"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/strata-io/strata/bench/datagen"
+	"github.com/strata-io/strata/internal/component/tools"
+	"github.com/strata-io/strata/pkg/infopb"
+	"github.com/strata-io/strata/pkg/storepb"
 )
 
 // parse registers the store flags on a fresh app and parses args.
@@ -66,4 +80,55 @@ func TestRelabelConfigFlags(t *testing.T) {
 	require.ErrorContains(t, err, "read --selector.relabel-config-file")
 	_, err = parse(t, "--selector.relabel-config=[{action: hashmod, target_label: x}]").relabelConfigs()
 	require.ErrorContains(t, err, "check --selector.relabel-config")
+}
+
+// freeAddr returns a 127.0.0.1 address nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+// TestHealthServingOnlyWithBlocks: `strata store`'s gRPC health says
+// SERVING only once its Info announces the bucket's blocks, so a querier
+// never takes a starting store gateway for one without data.
+func TestHealthServingOnlyWithBlocks(t *testing.T) {
+	dir := t.TempDir()
+	bkt, err := filesystem.NewBucket(dir)
+	require.NoError(t, err)
+	dc := datagen.Config{Series: 50, End: time.Now().Truncate(2 * time.Hour), Duration: 24 * time.Hour, Interval: time.Minute, Seed: 3}
+	_, err = tools.GenerateBucket(t.Context(), bkt, dc, labels.FromStrings("cluster", "eu1"), "", nil)
+	require.NoError(t, err)
+
+	grpcAddr := freeAddr(t)
+	cfg := parse(t, "--objstore.config=type: FILESYSTEM\nconfig:\n  directory: "+dir, "--grpc-address="+grpcAddr,
+		"--http-address="+freeAddr(t), "--data-dir="+t.TempDir())
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, *cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry()) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultCallOptions(grpc.ForceCodecV2(storepb.Codec{})))
+	require.NoError(t, err)
+	defer conn.Close()
+	health, info := healthpb.NewHealthClient(conn), infopb.NewInfoClient(conn)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		require.True(t, time.Now().Before(deadline), "never SERVING")
+		resp, err := health.Check(t.Context(), &healthpb.HealthCheckRequest{})
+		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	resp, err := info.Info(t.Context(), &infopb.InfoRequest{})
+	require.NoError(t, err)
+	require.Len(t, resp.GetLabelSets(), 1, "SERVING announces the blocks")
+	require.LessOrEqual(t, resp.GetStore().GetMinTime(), resp.GetStore().GetMaxTime())
 }
