@@ -87,7 +87,7 @@ func BenchmarkMerge(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if n := drainSet(b, dedup.NewSeriesSet(&listSeriesSet{series: resp.series}, false)); n < 100*4*120 {
+			if n := drainSet(b, dedup.NewSeriesSet(&replicaSeriesSet{series: resp.series, aggrs: aggrs}, false)); n < 100*4*120 {
 				b.Fatalf("got %d samples", n)
 			}
 		}
