@@ -70,17 +70,22 @@ func readSeries(stream seriesStream, without []string, aggrs []storepb.Aggr) (se
 }
 
 // labelsFromProto converts wire labels, dropping the names in without. It
-// returns the dropped labels as a key ("name=value", joined by 0xff; "" when
-// none was there) that tells the replicas of one label set apart.
+// returns the dropped labels as a key that tells the replicas of one label
+// set apart: the value when without has one name, else "name=value" joined
+// by 0xff; "" when none was there.
 func labelsFromProto(b *labels.ScratchBuilder, in []*storepb.Label, without []string) (labels.Labels, string) {
 	b.Reset()
 	var key string
 	for _, l := range in {
 		if slices.Contains(without, l.GetName()) {
-			if key != "" {
-				key += "\xff"
+			switch {
+			case len(without) == 1:
+				key = l.GetValue() // the name is implied: no allocation
+			case key != "":
+				key += "\xff" + l.GetName() + "=" + l.GetValue()
+			default:
+				key = l.GetName() + "=" + l.GetValue()
 			}
-			key += l.GetName() + "=" + l.GetValue()
 			continue
 		}
 		b.Add(l.GetName(), l.GetValue())
