@@ -41,7 +41,9 @@
 //     difference, so the block never shows a fake reset and rate()/increase()
 //     over it equal the online dedup of the sources. Raw values of a counter
 //     after a switch are therefore the new replica's plus an offset, not
-//     what either replica recorded. Other series get no offset (the samples
+//     what either replica recorded; each merge starts without offset, so
+//     an outage spanning the block's edge can leave one drop between this
+//     block and the next. Other series get no offset (the samples
 //     a plain selector reads online). Merged samples are re-encoded into
 //     chunks of at most 120 samples (XOR, or histogram chunks). A series
 //     only one replica has is copied as is.
