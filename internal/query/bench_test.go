@@ -28,12 +28,16 @@ func (s *sliceStream) Recv() (*storepb.SeriesResponse, error) {
 }
 
 // benchFrames returns 100 series, each sent by two sources (offset by 5s),
-// each copy with 4 chunks of 120 samples at 15s.
-func benchFrames(b *testing.B) []*storepb.SeriesResponse {
+// each copy with 4 chunks of 120 samples at 15s. With replicaLabel, the
+// sources are replicas told apart by a replica label.
+func benchFrames(b *testing.B, replicaLabel bool) []*storepb.SeriesResponse {
 	var frames []*storepb.SeriesResponse
 	for i := range 100 {
-		lset := labels.FromStrings("__name__", "http_requests_total", "pod", "pod-"+strconv.Itoa(1000+i))
 		for src := range 2 {
+			lset := labels.FromStrings("__name__", "http_requests_total", "pod", "pod-"+strconv.Itoa(1000+i))
+			if replicaLabel {
+				lset = labels.FromStrings("__name__", "http_requests_total", "pod", "pod-"+strconv.Itoa(1000+i), "replica", strconv.Itoa(src))
+			}
 			var chunks []*storepb.AggrChunk
 			for c := range 4 {
 				start := int64(c*120*15_000 + src*5_000)
@@ -66,7 +70,7 @@ func drainSet(b *testing.B, set storage.SeriesSet) int {
 // BenchmarkMerge reads a Series answer and iterates every sample: copies of a
 // series merged (no dedup) or deduplicated.
 func BenchmarkMerge(b *testing.B) {
-	frames := benchFrames(b)
+	frames := benchFrames(b, false)
 	aggrs := aggrsFor("")
 	b.Run("merge", func(b *testing.B) {
 		b.ReportAllocs()
@@ -87,7 +91,20 @@ func BenchmarkMerge(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if n := drainSet(b, dedup.NewSeriesSet(&listSeriesSet{series: resp.series}, false)); n < 100*4*120 {
+			if n := drainSet(b, dedup.NewSeriesSet(&replicaSeriesSet{series: resp.series, aggrs: aggrs}, false)); n < 100*4*120 {
+				b.Fatalf("got %d samples", n)
+			}
+		}
+	})
+	replicaFrames := benchFrames(b, true)
+	b.Run("dedup-replica-labels", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			resp, err := readSeries(&sliceStream{frames: replicaFrames}, []string{"replica"}, aggrs)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n := drainSet(b, dedup.NewSeriesSet(&replicaSeriesSet{series: resp.series, aggrs: aggrs}, false)); n < 100*4*120 {
 				b.Fatalf("got %d samples", n)
 			}
 		}

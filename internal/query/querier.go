@@ -75,6 +75,8 @@ func (q *querier) strategy() storepb.PartialResponseStrategy {
 	return storepb.PartialResponseStrategy_ABORT
 }
 
+// withoutReplicaLabels returns the replica labels to remove from every
+// series: the ones of the options when deduplicating.
 func (q *querier) withoutReplicaLabels() []string {
 	if q.opts.Deduplicate {
 		return q.opts.ReplicaLabels
@@ -98,6 +100,15 @@ func aggrsFor(fn string) []storepb.Aggr {
 }
 
 // seriesRequest builds the SeriesRequest of one Select.
+//
+// When deduplicating, a request for samples keeps the replica labels on the
+// wire (no without_replica_labels) and the querier strips them itself
+// (readSeries, replicaSeriesSet): a store serving several replicas of a
+// series (a store gateway over the bucket both HA Prometheus servers upload
+// to, or a stacked querier) would otherwise merge their chunks into one
+// series, and the replicas' samples would interleave instead of being
+// deduplicated. The series limit is then applied by the querier, to the
+// deduplicated label sets.
 func (q *querier) seriesRequest(hints *storage.SelectHints, ms []*labels.Matcher) (*storepb.SeriesRequest, error) {
 	pms, err := storepb.MatchersToProto(ms...)
 	if err != nil {
@@ -111,7 +122,6 @@ func (q *querier) seriesRequest(hints *storage.SelectHints, ms []*labels.Matcher
 		Aggregates:              aggrsFor(""),
 		PartialResponseDisabled: !q.opts.PartialResponse,
 		PartialResponseStrategy: q.strategy(),
-		WithoutReplicaLabels:    q.withoutReplicaLabels(),
 	}
 	if hints == nil {
 		return req, nil
@@ -119,7 +129,14 @@ func (q *querier) seriesRequest(hints *storage.SelectHints, ms []*labels.Matcher
 	req.MinTime, req.MaxTime = hints.Start, hints.End
 	req.Aggregates = aggrsFor(hints.Func)
 	req.SkipChunks = hints.Func == "series"
-	req.Limit = int64(hints.Limit)
+	if req.SkipChunks {
+		// Without samples there is nothing to keep apart: the stores
+		// strip the replica labels and apply the limit to what is left.
+		req.WithoutReplicaLabels = q.withoutReplicaLabels()
+		req.Limit = int64(hints.Limit)
+	} else if !q.opts.Deduplicate {
+		req.Limit = int64(hints.Limit)
+	}
 	req.QueryHints = &storepb.QueryHints{StepMillis: hints.Step}
 	if hints.Func != "" {
 		req.QueryHints.Func = &storepb.Func{Name: hints.Func}
@@ -150,16 +167,21 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 		return storage.ErrSeriesSet(err)
 	}
 	isCounter := hints != nil && dedup.IsCounterFunc(hints.Func)
+	limit := 0
+	if hints != nil {
+		limit = hints.Limit
+	}
 	ls := &lazySeriesSet{done: make(chan struct{})}
 	go func() {
 		defer close(ls.done)
-		ls.set = q.selectSync(ctx, req, isCounter)
+		ls.set = q.selectSync(ctx, req, isCounter, limit)
 	}()
 	return ls
 }
 
-// selectSync asks the stores and reads their whole answer.
-func (q *querier) selectSync(ctx context.Context, req *storepb.SeriesRequest, isCounter bool) storage.SeriesSet {
+// selectSync asks the stores and reads their whole answer; limit (0: none)
+// is the number of series the engine wants at most.
+func (q *querier) selectSync(ctx context.Context, req *storepb.SeriesRequest, isCounter bool, limit int) storage.SeriesSet {
 	start := time.Now()
 	defer func() { q.metrics.selectDuration.Observe(time.Since(start).Seconds()) }()
 
@@ -176,7 +198,8 @@ func (q *querier) selectSync(ctx context.Context, req *storepb.SeriesRequest, is
 		return &errSeriesSet{err: fmt.Errorf("receive series from the stores: %w", err), warnings: resp.warnings}
 	}
 	if q.opts.Deduplicate {
-		return dedup.NewSeriesSet(&listSeriesSet{series: resp.series, warnings: resp.warnings}, isCounter)
+		set := &replicaSeriesSet{series: resp.series, warnings: resp.warnings, aggrs: req.Aggregates, limit: limit}
+		return dedup.NewSeriesSet(set, isCounter)
 	}
 	return &mergeSeriesSet{series: resp.series, warnings: resp.warnings, aggrs: req.Aggregates}
 }

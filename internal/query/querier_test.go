@@ -164,7 +164,8 @@ func TestSelectRequest(t *testing.T) {
 				MaxResolutionWindow:     300_000,
 				Aggregates:              []storepb.Aggr{storepb.Aggr_COUNTER},
 				PartialResponseStrategy: storepb.PartialResponseStrategy_WARN,
-				WithoutReplicaLabels:    replica,
+				// The querier strips the replica labels itself: a store
+				// serving both replicas would merge them (TestDedupHAPair).
 				QueryHints: &storepb.QueryHints{
 					StepMillis: 30, Func: &storepb.Func{Name: "rate"}, Range: &storepb.Range{Millis: 300_000},
 					Grouping: &storepb.Grouping{By: true, Labels: []string{"job"}},
@@ -180,6 +181,31 @@ func TestSelectRequest(t *testing.T) {
 				Aggregates:              []storepb.Aggr{storepb.Aggr_COUNT, storepb.Aggr_SUM},
 				PartialResponseStrategy: storepb.PartialResponseStrategy_WARN,
 				QueryHints:              &storepb.QueryHints{Func: &storepb.Func{Name: "series"}},
+			},
+		},
+		{
+			name:  "series with dedup: the stores strip the replica labels and apply the limit",
+			opts:  Options{Deduplicate: true, ReplicaLabels: replica},
+			hints: &storage.SelectHints{Start: 1, End: 2, Func: "series", Limit: 10},
+			want: &storepb.SeriesRequest{
+				MinTime: 1, MaxTime: 2, Limit: 10, SkipChunks: true,
+				Aggregates:              []storepb.Aggr{storepb.Aggr_COUNT, storepb.Aggr_SUM},
+				PartialResponseDisabled: true,
+				PartialResponseStrategy: storepb.PartialResponseStrategy_ABORT,
+				WithoutReplicaLabels:    replica,
+				QueryHints:              &storepb.QueryHints{Func: &storepb.Func{Name: "series"}},
+			},
+		},
+		{
+			name:  "samples with dedup and a limit: the querier applies the limit",
+			opts:  Options{Deduplicate: true, ReplicaLabels: replica},
+			hints: &storage.SelectHints{Start: 1, End: 2, Limit: 10},
+			want: &storepb.SeriesRequest{
+				MinTime: 1, MaxTime: 2,
+				Aggregates:              []storepb.Aggr{storepb.Aggr_COUNT, storepb.Aggr_SUM},
+				PartialResponseDisabled: true,
+				PartialResponseStrategy: storepb.PartialResponseStrategy_ABORT,
+				QueryHints:              &storepb.QueryHints{},
 			},
 		},
 		{
@@ -381,4 +407,22 @@ func TestLabelNamesAndValues(t *testing.T) {
 	f.err = errors.New("all stores down")
 	_, _, err = q.LabelNames(context.Background(), nil)
 	require.ErrorContains(t, err, "all stores down")
+}
+
+func TestSelectDeduplicatedLimit(t *testing.T) {
+	r := func(replica, job string) labels.Labels {
+		return labels.FromStrings("__name__", "up", "job", job, "replica", replica)
+	}
+	frames := []*storepb.SeriesResponse{
+		seriesFrame(r("0", "a"), xorChunk(t, floats(0, 60_000, 15_000)...)),
+		seriesFrame(r("1", "a"), xorChunk(t, floats(7_000, 67_000, 15_000)...)),
+		seriesFrame(r("0", "b"), xorChunk(t, floats(0, 60_000, 15_000)...)),
+	}
+	q := newQuerier(t, &fakeStore{frames: frames}, Options{Deduplicate: true, ReplicaLabels: []string{"replica"}})
+	set := q.Select(context.Background(), true, &storage.SelectHints{Start: 0, End: 600_000, Limit: 1})
+	got := collect(t, set)
+	require.NoError(t, set.Err())
+	require.Len(t, got, 1, "the limit counts deduplicated series, not replicas")
+	require.Equal(t, labels.FromStrings("__name__", "up", "job", "a"), got[0].lset)
+	require.Len(t, got[0].samples, 6, "replica 0, then the last sample of replica 1")
 }

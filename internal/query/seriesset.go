@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
@@ -24,11 +25,11 @@ type seriesStream interface {
 	Recv() (*storepb.SeriesResponse, error)
 }
 
-// readSeries reads a Series stream to its end. Labels in without are removed
-// from every series (the stores should have done it already); if that or a
-// store breaks the label order, the series are sorted again (stably, so the
-// chunks of one source stay in order). On error it returns what it read so
-// far with the error.
+// readSeries reads a Series stream to its end. Labels in without (the replica
+// labels, when deduplicating) are removed from every series and their values
+// kept as the series' replica key; if that or a store breaks the label order,
+// the series are sorted again (stably, so the chunks of one source stay in
+// order). On error it returns what it read so far with the error.
 func readSeries(stream seriesStream, without []string, aggrs []storepb.Aggr) (seriesResponse, error) {
 	var (
 		out      seriesResponse
@@ -36,7 +37,8 @@ func readSeries(stream seriesStream, without []string, aggrs []storepb.Aggr) (se
 		unsorted bool
 	)
 	add := func(s *storepb.Series) {
-		ws := &wireSeries{lset: labelsFromProto(&b, s.GetLabels(), without), chunks: s.GetChunks(), src: len(out.series), aggrs: aggrs}
+		lset, replica := labelsFromProto(&b, s.GetLabels(), without)
+		ws := &wireSeries{lset: lset, replica: replica, chunks: s.GetChunks(), src: len(out.series), aggrs: aggrs}
 		if n := len(out.series); n > 0 && labels.Compare(out.series[n-1].lset, ws.lset) > 0 {
 			unsorted = true
 		}
@@ -67,26 +69,39 @@ func readSeries(stream seriesStream, without []string, aggrs []storepb.Aggr) (se
 	return out, nil
 }
 
-// labelsFromProto converts wire labels, dropping the names in without.
-func labelsFromProto(b *labels.ScratchBuilder, in []*storepb.Label, without []string) labels.Labels {
+// labelsFromProto converts wire labels, dropping the names in without. It
+// returns the dropped labels as a key that tells the replicas of one label
+// set apart: the value when without has one name, else "name=value" joined
+// by 0xff; "" when none was there.
+func labelsFromProto(b *labels.ScratchBuilder, in []*storepb.Label, without []string) (labels.Labels, string) {
 	b.Reset()
+	var key string
 	for _, l := range in {
 		if slices.Contains(without, l.GetName()) {
+			switch {
+			case len(without) == 1:
+				key = l.GetValue() // the name is implied: no allocation
+			case key != "":
+				key += "\xff" + l.GetName() + "=" + l.GetValue()
+			default:
+				key = l.GetName() + "=" + l.GetValue()
+			}
 			continue
 		}
 		b.Add(l.GetName(), l.GetValue())
 	}
 	b.Sort()
-	return b.Labels()
+	return b.Labels(), key
 }
 
 // wireSeries is one Series frame as a storage.Series: its chunks are decoded
 // when iterated.
 type wireSeries struct {
-	lset   labels.Labels
-	chunks []*storepb.AggrChunk
-	src    int
-	aggrs  []storepb.Aggr
+	lset    labels.Labels
+	replica string // the replica labels removed from lset, see labelsFromProto
+	chunks  []*storepb.AggrChunk
+	src     int
+	aggrs   []storepb.Aggr
 }
 
 func (s *wireSeries) Labels() labels.Labels { return s.lset }
@@ -164,24 +179,73 @@ func (s *mergeSeriesSet) At() storage.Series                { return s.cur }
 func (s *mergeSeriesSet) Err() error                        { return nil }
 func (s *mergeSeriesSet) Warnings() annotations.Annotations { return s.warnings }
 
-// listSeriesSet yields the series of a list as they are (one per frame).
-type listSeriesSet struct {
+// replicaSeriesSet is the input of dedup.NewSeriesSet: for each label set of
+// a sorted list (replica labels removed), one series per replica, next to
+// each other. Frames of one replica (equal replica keys: the same series
+// served by several stores, e.g. a sidecar and a store gateway) are merged
+// as copies; frames that had no replica label stay apart, each one a replica
+// of its own. Replicas of a label set come in replica-key order. It yields
+// at most limit label sets (0: all).
+//
+// This is what keeps the replicas of a series apart when one endpoint serves
+// them all (a store gateway over the bucket both replicas upload to): the
+// querier asks the stores for the replica labels and strips them itself, so
+// the stores never merge two replicas into one frame.
+type replicaSeriesSet struct {
 	series   []*wireSeries
 	warnings annotations.Annotations
-	cur      storage.Series
+	aggrs    []storepb.Aggr
+	limit    int
+
+	groups  int              // label sets yielded
+	pending []storage.Series // replicas of the current label set not yielded yet
+	buf     []storage.Series // backing array of pending, reused
+	cur     storage.Series
 }
 
-func (s *listSeriesSet) Next() bool {
-	if len(s.series) == 0 {
+func (s *replicaSeriesSet) Next() bool {
+	if len(s.pending) > 0 {
+		s.cur, s.pending = s.pending[0], s.pending[1:]
+		return true
+	}
+	if len(s.series) == 0 || (s.limit > 0 && s.groups >= s.limit) {
 		return false
 	}
-	s.cur, s.series = s.series[0], s.series[1:]
+	s.groups++
+	n := 1
+	for n < len(s.series) && labels.Equal(s.series[0].lset, s.series[n].lset) {
+		n++
+	}
+	group := s.series[:n]
+	s.series = s.series[n:]
+	if n == 1 {
+		s.cur = group[0]
+		return true
+	}
+	slices.SortStableFunc(group, func(a, b *wireSeries) int { return strings.Compare(a.replica, b.replica) })
+	s.pending = s.buf[:0]
+	for i := 0; i < n; {
+		j := i + 1
+		if group[i].replica != "" {
+			for j < n && group[j].replica == group[i].replica {
+				j++
+			}
+		}
+		if j == i+1 {
+			s.pending = append(s.pending, group[i])
+		} else {
+			s.pending = append(s.pending, &mergedSeries{lset: group[i].lset, copies: group[i:j], aggrs: s.aggrs})
+		}
+		i = j
+	}
+	s.buf = s.pending
+	s.cur, s.pending = s.pending[0], s.pending[1:]
 	return true
 }
 
-func (s *listSeriesSet) At() storage.Series                { return s.cur }
-func (s *listSeriesSet) Err() error                        { return nil }
-func (s *listSeriesSet) Warnings() annotations.Annotations { return s.warnings }
+func (s *replicaSeriesSet) At() storage.Series                { return s.cur }
+func (s *replicaSeriesSet) Err() error                        { return nil }
+func (s *replicaSeriesSet) Warnings() annotations.Annotations { return s.warnings }
 
 // errSeriesSet is an empty set that failed, keeping the warnings received
 // before the failure.

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/strata-io/strata/internal/dedup"
+	"github.com/strata-io/strata/internal/query/hatest"
 )
 
 var (
@@ -70,7 +71,8 @@ func (s *sliceSet) Warnings() annotations.Annotations { return nil }
 
 // onlineDedup is what the querier answers over the replicas: each replica's
 // series (replica labels removed) next to each other, replica a first, through
-// internal/dedup's series set as a plain selector reads it.
+// internal/dedup's series set as a plain selector reads gauges and as
+// rate() reads counters.
 func onlineDedup(t *testing.T, replicas ...[]storage.Series) map[string][]smpl {
 	t.Helper()
 	var all []storage.Series
@@ -78,13 +80,17 @@ func onlineDedup(t *testing.T, replicas ...[]storage.Series) map[string][]smpl {
 		all = append(all, r...)
 	}
 	slices.SortStableFunc(all, func(a, b storage.Series) int { return labels.Compare(a.Labels(), b.Labels()) })
-	set := dedup.NewSeriesSet(&sliceSet{ss: all}, false)
 	out := map[string][]smpl{}
-	for set.Next() {
-		s := set.At()
-		out[s.Labels().String()] = expand(t, s.Iterator(nil))
+	for _, isCounter := range []bool{false, true} {
+		set := dedup.NewSeriesSet(&sliceSet{ss: all}, isCounter)
+		for set.Next() {
+			s := set.At()
+			if isCounterSeries(s.Labels()) == isCounter {
+				out[s.Labels().String()] = expand(t, s.Iterator(nil))
+			}
+		}
+		require.NoError(t, set.Err())
 	}
-	require.NoError(t, set.Err())
 	return out
 }
 
@@ -204,5 +210,70 @@ func TestMergeDedupExactKeepsOneCopy(t *testing.T) {
 	for i := range 4 {
 		k := series("up", i).String()
 		require.Equal(t, rawA[k], raw[k], "identical chunks of %s are kept once, as they are", k)
+	}
+}
+
+// blockQueryable reads the blocks in dirs as one store would.
+func blockQueryable(t *testing.T, dirs ...string) storage.Queryable {
+	t.Helper()
+	var bs []*tsdb.Block
+	for _, d := range dirs {
+		b, err := tsdb.OpenBlock(slog.New(slog.DiscardHandler), d, nil, nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, b.Close()) })
+		bs = append(bs, b)
+	}
+	return storage.QueryableFunc(func(mint, maxt int64) (storage.Querier, error) {
+		var qs []storage.Querier
+		for _, b := range bs {
+			q, err := tsdb.NewBlockQuerier(b, mint, maxt)
+			if err != nil {
+				return nil, err
+			}
+			qs = append(qs, q)
+		}
+		return storage.NewMergeQuerier(qs, nil, storage.ChainedSeriesMerge), nil
+	})
+}
+
+// TestMergeDedupPenaltyHAPairCounters compacts the 2h blocks of an HA pair
+// (replica 1 scrapes 7s later, counts 1,000 less; replica 0 down for 20
+// minutes) and reads rate/increase from the merged block as from the online
+// dedup: the switch to the lower replica must not read as a counter reset.
+func TestMergeDedupPenaltyHAPairCounters(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	const start = int64(1_700_006_400_000) // a 2h boundary
+	var dirs []string
+	for i, ext := range []map[string]string{replicaA, replicaB} {
+		first, second := hatest.Split(hatest.Replica(start, i, false), start+2*hour)
+		for _, part := range [][]storage.Series{first, second} {
+			var ts []testSeries
+			for _, s := range part {
+				ts = append(ts, testSeries{lset: s.Labels(), samples: expand(t, s.Iterator(nil))})
+			}
+			dir, _ := writeBlock(t, src, blockSpec{series: ts, ext: ext})
+			dirs = append(dirs, dir)
+		}
+	}
+	meta, err := newMerger(t, Config{Mode: DedupPenalty}).Merge(context.Background(), dirs, dst, labels.FromStrings("cluster", "eu1"), 0)
+	require.NoError(t, err)
+	hatest.Check(t, blockQueryable(t, filepath.Join(dst, meta.ULID.String())), start)
+}
+
+func TestIsCounterSeries(t *testing.T) {
+	for _, tc := range []struct {
+		lset labels.Labels
+		want bool
+	}{
+		{labels.FromStrings("__name__", "http_requests_total"), true},
+		{labels.FromStrings("__name__", "http_request_duration_seconds_bucket", "le", "0.1"), true},
+		{labels.FromStrings("__name__", "http_request_duration_seconds_count"), true},
+		{labels.FromStrings("__name__", "http_request_duration_seconds_sum"), true},
+		{labels.FromStrings("__name__", "process_resident_memory_bytes"), false},
+		{labels.FromStrings("__name__", "up"), false},
+		{labels.FromStrings("__name__", "jobs_running_total", "__type__", "gauge"), false},
+		{labels.FromStrings("__name__", "requests", "__type__", "counter"), true},
+	} {
+		require.Equal(t, tc.want, isCounterSeries(tc.lset), tc.lset.String())
 	}
 }

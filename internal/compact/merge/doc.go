@@ -34,10 +34,19 @@
 //     (before replica-label removal, which the caller does for the output);
 //     each replica's blocks are chain-merged as above, and the replicas of a
 //     series are merged with internal/dedup's penalty iterator, the one the
-//     querier uses online, without the counter offset (isCounter false: the
-//     merged block stores the samples a plain selector reads online). Merged
-//     samples are re-encoded into chunks of at most 120 samples (XOR, or
-//     histogram chunks). A series only one replica has is copied as is.
+//     querier uses online. Counters (a __type__="counter" label, or else a
+//     name ending in _total, _count, _sum or _bucket) get its counter offset,
+//     as rate() reads them online: after a switch to a replica that counts
+//     less (it started later), its values are stored shifted by the
+//     difference, so the block never shows a fake reset and rate()/increase()
+//     over it equal the online dedup of the sources. Raw values of a counter
+//     after a switch are therefore the new replica's plus an offset, not
+//     what either replica recorded; each merge starts without offset, so
+//     an outage spanning the block's edge can leave one drop between this
+//     block and the next. Other series get no offset (the samples
+//     a plain selector reads online). Merged samples are re-encoded into
+//     chunks of at most 120 samples (XOR, or histogram chunks). A series
+//     only one replica has is copied as is.
 //     Replicas are ordered by their labels; on a tie (two replicas with a
 //     sample at the same first timestamp) the first replica wins, as online.
 //

@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
@@ -208,9 +210,12 @@ func tagOf(s storage.ChunkSeries) int {
 
 // penaltyMerge merges the replicas of one series (tagged with their replica
 // number) with the querier's penalty dedup iterator and re-encodes the result
-// into chunks of at most 120 samples.
+// into chunks of at most 120 samples. Counters (isCounterSeries) get the
+// iterator's counter offset, so that a switch to a replica that counts less
+// does not read as a reset.
 func penaltyMerge(series ...storage.ChunkSeries) storage.ChunkSeries {
 	reps := slices.Clone(series)
+	isCounter := isCounterSeries(reps[0].Labels())
 	slices.SortStableFunc(reps, func(a, b storage.ChunkSeries) int { return cmp.Compare(tagOf(a), tagOf(b)) })
 	return storage.NewSeriesToChunkEncoder(&storage.SeriesEntry{
 		Lset: reps[0].Labels(),
@@ -227,9 +232,29 @@ func penaltyMerge(series ...storage.ChunkSeries) storage.ChunkSeries {
 				}
 				its = append(its, storage.ChainSampleIteratorFromIterables(nil, iterables))
 			}
-			return dedup.NewSeriesIterator(false, its...)
+			return dedup.NewSeriesIterator(isCounter, its...)
 		},
 	})
+}
+
+// isCounterSeries tells whether a series holds a counter, which blocks do
+// not record: its __type__ label says so (Prometheus' type-and-unit-labels
+// feature), or else its name ends as counters' names do (_total, and the
+// _count, _sum and _bucket series of classic histograms and summaries).
+func isCounterSeries(lset labels.Labels) bool {
+	switch lset.Get("__type__") {
+	case "counter":
+		return true
+	case "gauge", "gaugehistogram", "info", "stateset":
+		return false
+	}
+	name := lset.Get(labels.MetricName)
+	for _, suffix := range []string{"_total", "_count", "_sum", "_bucket"} {
+		if strings.HasSuffix(name, suffix) {
+			return true
+		}
+	}
+	return false
 }
 
 // aggrMerger returns the merge function of downsampled series: chunks are
