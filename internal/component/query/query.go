@@ -214,7 +214,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 	infopb.RegisterInfoServer(grpcSrv.Server(), &infoServer{proxy: px})
 	metadatapb.RegisterMetadataServer(grpcSrv.Server(), metadata.NewServer(md))
 
-	httpSrv, err := server.NewHTTP(cfg.Server.HTTP, set.Ready, reg, logger)
+	httpSrv, err := server.NewHTTP(httpConfig(cfg.Server.HTTP, cfg.Timeout), set.Ready, reg, logger)
 	if err != nil {
 		return err
 	}
@@ -234,6 +234,20 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 		return set.Reload(ecfg.Groups)
 	})
 	return g.Run()
+}
+
+// httpConfig derives the HTTP server's timeouts from the query timeout: a
+// request's body must arrive within it (at most a minute), and the response
+// may be written until the body's time, the query's and a margin have
+// passed, so that a query using all of its time can still answer.
+func httpConfig(c server.HTTPConfig, queryTimeout time.Duration) server.HTTPConfig {
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = min(queryTimeout, time.Minute)
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = c.ReadTimeout + queryTimeout + 30*time.Second
+	}
+	return c
 }
 
 // infoServer answers Info for the querier as a StoreAPI endpoint: the union

@@ -20,7 +20,9 @@ import (
 // remote endpoint does when the propagated deadline fires on its side first,
 // and what gRPC does for a call whose deadline has passed before the
 // caller's timer fired (under CPU saturation).
-type deadlineStore struct{ storepb.UnimplementedStoreServer }
+type deadlineStore struct {
+	storepb.UnimplementedStoreServer
+}
 
 func (deadlineStore) Series(_ *storepb.SeriesRequest, srv grpc.ServerStreamingServer[storepb.SeriesResponse]) error {
 	if _, ok := srv.Context().Deadline(); ok {
