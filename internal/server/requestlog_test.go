@@ -211,3 +211,40 @@ func TestHTTPSlowBodyTimesOut(t *testing.T) {
 	<-closed
 	require.Less(t, time.Since(start), 2*time.Second, "a %d-byte body trickled at 10 bytes/s must not keep the request open", bodyLen)
 }
+
+// A request still running when the grace period ends has its context
+// cancelled, so that its work stops and shutdown completes promptly.
+func TestHTTPShutdownCancelsRequestsAfterGrace(t *testing.T) {
+	srv, err := NewHTTP(HTTPConfig{Address: "127.0.0.1:0", GracePeriod: 200 * time.Millisecond}, nil, prometheus.NewRegistry(), discard())
+	require.NoError(t, err)
+	started, stopped := make(chan struct{}), make(chan error, 1)
+	srv.Mux().HandleFunc("/query", func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		select {
+		case <-r.Context().Done():
+			stopped <- r.Context().Err()
+		case <-time.After(time.Minute):
+			stopped <- nil
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	go func() {
+		resp, err := http.Get("http://" + srv.Addr().String() + "/query")
+		if err == nil {
+			_ = resp.Body.Close()
+		}
+	}()
+	<-started
+	begin := time.Now()
+	cancel()
+	select {
+	case err := <-stopped:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request kept running after shutdown")
+	}
+	require.NoError(t, <-done)
+	require.Less(t, time.Since(begin), 5*time.Second)
+}
