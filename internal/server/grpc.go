@@ -27,6 +27,7 @@ type GRPCConfig struct {
 	TLSKey           string
 	TLSClientCA      string // set: clients must present a certificate signed by it (mTLS)
 	MaxConnectionAge time.Duration
+	RequestLog       RequestLogConfig
 }
 
 // GRPC is a component's gRPC server with the standard health service.
@@ -57,6 +58,7 @@ func NewGRPC(cfg GRPCConfig, logger *slog.Logger) (*GRPC, error) {
 		grpc.MaxRecvMsgSize(maxMsgSize),
 		grpc.MaxSendMsgSize(maxMsgSize),
 	}
+	opts = append(opts, requestLogOptions(cfg.RequestLog, logger)...)
 	if cfg.MaxConnectionAge > 0 {
 		opts = append(opts, grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: cfg.MaxConnectionAge}))
 	}

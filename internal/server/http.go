@@ -20,6 +20,37 @@ type HTTPConfig struct {
 	Address       string
 	GracePeriod   time.Duration
 	WebConfigFile string // exporter-toolkit web config: TLS and basic auth
+	// EnablePprof serves /debug/pprof (behind the web config's auth like
+	// every other path).
+	EnablePprof bool
+	// Timeouts of the http.Server; 0 takes the default*Timeout below. A
+	// request's body must arrive within ReadTimeout and its answer be
+	// written within WriteTimeout of its headers.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	RequestLog        RequestLogConfig
+}
+
+// Defaults of the HTTP server's timeouts: generous for metrics, probes, the
+// bucket UI and pprof profiles (30s by default), short enough that a client
+// trickling a request cannot hold a connection for ever.
+const (
+	defaultReadHeaderTimeout = 10 * time.Second
+	defaultReadTimeout       = time.Minute
+	defaultWriteTimeout      = 5 * time.Minute
+	defaultIdleTimeout       = 2 * time.Minute
+	// shutdownCancelAfter is how long Run's shutdown lets requests in
+	// flight finish after the grace period before cancelling their contexts.
+	shutdownCancelAfter = 5 * time.Second
+)
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
 // ReadyFunc reports whether a component can serve; nil means ready. It is
@@ -27,7 +58,7 @@ type HTTPConfig struct {
 type ReadyFunc func() error
 
 // HTTP is a component's HTTP server: /metrics, /-/healthy, /-/ready,
-// /debug/pprof and whatever the component adds with Handle.
+// /debug/pprof when enabled, and whatever the component adds with Handle.
 type HTTP struct {
 	cfg    HTTPConfig
 	mux    *http.ServeMux
@@ -59,10 +90,13 @@ func NewHTTP(cfg HTTPConfig, ready ReadyFunc, gatherer prometheus.Gatherer, logg
 		w.WriteHeader(http.StatusOK)
 		_, _ = fmt.Fprintln(w, "OK")
 	})
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if cfg.EnablePprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return &HTTP{cfg: cfg, mux: mux, logger: logger, ln: ln}, nil
 }
 
@@ -75,7 +109,18 @@ func (s *HTTP) Addr() net.Addr { return s.ln.Addr() }
 // Run serves until ctx is done, then shuts down, waiting at most the grace
 // period for requests in flight.
 func (s *HTTP) Run(ctx context.Context) error {
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 30 * time.Second}
+	// Requests' contexts derive from base: cancelling it after the grace
+	// period stops the work of requests still in flight.
+	base, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	srv := &http.Server{
+		Handler:           logRequests(s.cfg.RequestLog, s.logger, s.mux),
+		ReadHeaderTimeout: orDefault(s.cfg.ReadHeaderTimeout, defaultReadHeaderTimeout),
+		ReadTimeout:       orDefault(s.cfg.ReadTimeout, defaultReadTimeout),
+		WriteTimeout:      orDefault(s.cfg.WriteTimeout, defaultWriteTimeout),
+		IdleTimeout:       orDefault(s.cfg.IdleTimeout, defaultIdleTimeout),
+		BaseContext:       func(net.Listener) context.Context { return base },
+	}
 	errc := make(chan error, 1)
 	go func() {
 		s.logger.Info("serving http", "addr", s.ln.Addr().String())
@@ -98,6 +143,14 @@ func (s *HTTP) Run(ctx context.Context) error {
 	defer cancel()
 	s.logger.Info("stopping http server", "grace", grace)
 	if err := srv.Shutdown(sctx); err != nil {
+		// Cancel what is still running, give it a moment to answer, then
+		// close the connections.
+		cancelBase()
+		cctx, ccancel := context.WithTimeout(context.Background(), shutdownCancelAfter)
+		defer ccancel()
+		if srv.Shutdown(cctx) == nil {
+			return nil
+		}
 		_ = srv.Close()
 		return fmt.Errorf("shut down http: %w", err)
 	}

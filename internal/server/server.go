@@ -29,6 +29,11 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		Default("").StringVar(&c.GRPC.TLSClientCA)
 	cmd.Flag("grpc-server-max-connection-age", "Close gRPC connections after this long, so that clients rebalance.").
 		Default("60m").DurationVar(&c.GRPC.MaxConnectionAge)
+	// The request logging flags are registered once, with HTTP's.
+	cmd.PreAction(func(*kingpin.ParseContext) error {
+		c.GRPC.RequestLog = c.HTTP.RequestLog
+		return nil
+	})
 }
 
 // RegisterFlags adds the HTTP server flags to cmd, for components that
@@ -40,6 +45,9 @@ func (c *HTTPConfig) RegisterFlags(cmd *kingpin.CmdClause) {
 		Default("2m").DurationVar(&c.GracePeriod)
 	cmd.Flag("http.config", "Path to an exporter-toolkit web config file (TLS, basic auth) for the HTTP server.").
 		Default("").StringVar(&c.WebConfigFile)
+	cmd.Flag("http.enable-pprof", "Serve Go profiles on /debug/pprof (behind --http.config's auth).").
+		Default("false").BoolVar(&c.EnablePprof)
+	c.RequestLog.RegisterFlags(cmd)
 }
 
 // defaultGracePeriod is used when a config leaves the grace period at zero.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -46,6 +47,7 @@ type Config struct {
 	ReplicaLabels []string
 	Timeout       time.Duration
 	MaxConcurrent int
+	Limits        api.QueryLimits
 	LookbackDelta time.Duration
 	// AutoDownsampling (--query.auto-downsampling) and
 	// InstantMaxSourceResolution: see api.Config.
@@ -86,7 +88,13 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("query.replica-label", "Label that tells HA replicas apart; series differing only by it are deduplicated. Repeatable.").
 		StringsVar(&c.ReplicaLabels)
 	cmd.Flag("query.timeout", "Maximum time to execute a query.").Default("2m").DurationVar(&c.Timeout)
-	cmd.Flag("query.max-concurrent", "Maximum number of queries executing at once; the others wait.").Default("20").IntVar(&c.MaxConcurrent)
+	cmd.Flag("query.max-concurrent", "Maximum number of queries parsed and executed at once; the others wait within their timeout.").Default("20").IntVar(&c.MaxConcurrent)
+	cmd.Flag("query.max-length", "Reject a query or match[] selector longer than this many bytes before parsing it (0 = no limit).").
+		Default(strconv.Itoa(api.DefaultMaxQueryLength)).IntVar(&c.Limits.MaxLength)
+	cmd.Flag("query.max-nesting-depth", "Reject a query nesting parentheses, brackets or braces deeper than this before parsing it (0 = no limit).").
+		Default(strconv.Itoa(api.DefaultMaxNestingDepth)).IntVar(&c.Limits.MaxNestingDepth)
+	cmd.Flag("query.max-binary-operators", "Reject a query with more operators than this before parsing it: the parser's time grows with their square (0 = no limit).").
+		Default(strconv.Itoa(api.DefaultMaxBinaryOperators)).IntVar(&c.Limits.MaxBinaryOperators)
 	cmd.Flag("query.lookback-delta", "How far back to look for a sample of an instant vector (widened to twice the resolution for queries that may read downsampled data).").Default("5m").DurationVar(&c.LookbackDelta)
 	cmd.Flag("query.auto-downsampling", "Queries without max_source_resolution read downsampled data when the step allows it (max_source_resolution=auto: step/5 for range queries).").
 		BoolVar(&c.AutoDownsampling)
@@ -117,6 +125,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Timeout <= 0 {
 		return fmt.Errorf("--query.timeout must be > 0")
+	}
+	if c.Limits.MaxLength < 0 || c.Limits.MaxNestingDepth < 0 || c.Limits.MaxBinaryOperators < 0 {
+		return fmt.Errorf("--query.max-length, --query.max-nesting-depth and --query.max-binary-operators must be >= 0 (0 = no limit)")
 	}
 	return nil
 }
@@ -166,7 +177,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 	px := proxy.New(proxy.Config{ResponseTimeout: responseTimeout}, set.Clients, logger, reg)
 	qc := iquery.NewQueryableCreator(storepb.ServerAsClient(px), logger, reg)
 
-	engine := newGatedEngine(parallel.NewEngine(promql.NewEngine(promql.EngineOpts{
+	engine := parallel.NewEngine(promql.NewEngine(promql.EngineOpts{
 		Logger:                   logger.With("subsystem", "engine"),
 		Reg:                      reg,
 		MaxSamples:               cfg.MaxSamples,
@@ -176,11 +187,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 		EnableNegativeOffset:     true,
 		EnablePerStepStats:       true,
 		NoStepSubqueryIntervalFn: func(int64) int64 { return cfg.DefaultEvaluationInterval.Milliseconds() },
-	}), parallel.Config{MaxShards: cfg.RangeParallelism}), cfg.MaxConcurrent)
+	}), parallel.Config{MaxShards: cfg.RangeParallelism})
 
 	md := metadata.NewFanout(set.MetadataClients, cfg.PartialResponse)
 	acfg := api.DefaultConfig()
 	acfg.QueryTimeout = cfg.Timeout
+	acfg.MaxConcurrent = cfg.MaxConcurrent
+	acfg.Limits = cfg.Limits
 	acfg.LookbackDelta = cfg.LookbackDelta
 	acfg.AutoDownsampling = cfg.AutoDownsampling
 	acfg.InstantMaxSourceResolution = cfg.InstantMaxSourceResolution
@@ -201,7 +214,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 	infopb.RegisterInfoServer(grpcSrv.Server(), &infoServer{proxy: px})
 	metadatapb.RegisterMetadataServer(grpcSrv.Server(), metadata.NewServer(md))
 
-	httpSrv, err := server.NewHTTP(cfg.Server.HTTP, set.Ready, reg, logger)
+	httpSrv, err := server.NewHTTP(httpConfig(cfg.Server.HTTP, cfg.Timeout), set.Ready, reg, logger)
 	if err != nil {
 		return err
 	}
@@ -221,6 +234,20 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 		return set.Reload(ecfg.Groups)
 	})
 	return g.Run()
+}
+
+// httpConfig derives the HTTP server's timeouts from the query timeout: a
+// request's body must arrive within it (at most a minute), and the response
+// may be written until the body's time, the query's and a margin have
+// passed, so that a query using all of its time can still answer.
+func httpConfig(c server.HTTPConfig, queryTimeout time.Duration) server.HTTPConfig {
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = min(queryTimeout, time.Minute)
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = c.ReadTimeout + queryTimeout + 30*time.Second
+	}
+	return c
 }
 
 // infoServer answers Info for the querier as a StoreAPI endpoint: the union

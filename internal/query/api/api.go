@@ -71,6 +71,12 @@ type Config struct {
 	// Parser parses match[] and storeMatch[] selectors; nil = the default
 	// PromQL parser. It should match the engine's parser options.
 	Parser parser.Parser
+	// Limits bound the query and selector text before it is parsed.
+	Limits QueryLimits
+	// MaxConcurrent bounds the number of PromQL queries parsed and executed
+	// at once (--query.max-concurrent, 0 = no bound); the others wait within
+	// their timeout.
+	MaxConcurrent int
 }
 
 // DefaultConfig returns the flag defaults of a Thanos-like querier.
@@ -79,6 +85,8 @@ func DefaultConfig() Config {
 		QueryTimeout:       2 * time.Minute,
 		DefaultDedup:       true,
 		MaxPointsPerSeries: DefaultMaxPointsPerSeries,
+		Limits:             DefaultQueryLimits(),
+		MaxConcurrent:      20,
 	}
 }
 
@@ -108,6 +116,7 @@ type API struct {
 	stores   StoreStatuser
 	md       MetadataFetcher
 	parser   parser.Parser
+	slots    chan struct{} // nil: no bound on concurrent queries
 	logger   *slog.Logger
 	now      func() time.Time
 	started  time.Time
@@ -129,8 +138,13 @@ func New(cfg Config, engine promql.QueryEngine, qc query.QueryableCreator, store
 	if p == nil {
 		p = parser.NewParser(parser.Options{})
 	}
+	var slots chan struct{}
+	if cfg.MaxConcurrent > 0 {
+		slots = make(chan struct{}, cfg.MaxConcurrent)
+	}
 	f := promauto.With(reg)
 	return &API{
+		slots:   slots,
 		cfg:     cfg,
 		engine:  engine,
 		qc:      qc,

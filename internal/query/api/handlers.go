@@ -141,6 +141,16 @@ func (a *API) runQuery(r *http.Request, limit int, autoRes time.Duration, newQue
 		return errResult(errorBadData, err)
 	}
 	qs := r.FormValue("query")
+	if apiErr := a.checkQueries("query", []string{qs}); apiErr != nil {
+		return result{err: apiErr}
+	}
+	// Parsing and execution both happen inside a query slot and within the
+	// request's timeout; the limits above keep the parse short.
+	release, apiErr := a.acquireSlot(ctx)
+	if apiErr != nil {
+		return result{err: apiErr}
+	}
+	defer release()
 	q := a.qc(opts)
 	qry, err := newQuery(ctx, q, engOpts, qs)
 	if err != nil {
@@ -149,6 +159,12 @@ func (a *API) runQuery(r *http.Request, limit int, autoRes time.Duration, newQue
 	res := qry.Exec(ctx)
 	if res.Err != nil {
 		return result{err: execError(res.Err), warnings: res.Warnings, query: qs, finalizer: qry.Close}
+	}
+	if err := ctx.Err(); err != nil {
+		// The deadline passed or the client left while the engine was
+		// finishing: what it has may lack the data of stores that were cut
+		// off, and must not be served as a complete answer.
+		return result{err: execError(err), warnings: res.Warnings, query: qs, finalizer: qry.Close}
 	}
 	warnings := res.Warnings
 	value := res.Value
@@ -373,6 +389,9 @@ func (a *API) queryExemplars(r *http.Request) result {
 	if end.Before(start) {
 		return errResult(errorBadData, errors.New("end timestamp must not be before start timestamp"))
 	}
+	if apiErr := a.checkQueries("query", []string{r.FormValue("query")}); apiErr != nil {
+		return result{err: apiErr}
+	}
 	if _, err := a.parser.ParseExpr(r.FormValue("query")); err != nil {
 		return errResult(errorBadData, err)
 	}
@@ -381,6 +400,9 @@ func (a *API) queryExemplars(r *http.Request) result {
 }
 
 func (a *API) formatQuery(r *http.Request) result {
+	if apiErr := a.checkQueries("query", []string{r.FormValue("query")}); apiErr != nil {
+		return result{err: apiErr}
+	}
 	expr, err := a.parser.ParseExpr(r.FormValue("query"))
 	if err != nil {
 		return badParam("query", err)

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/prometheus/util/annotations"
 	"github.com/prometheus/prometheus/util/jsonutil"
 	"github.com/prometheus/prometheus/util/stats"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // errorType is the errorType field of an error response.
@@ -73,6 +75,11 @@ func execError(err error) *apiError {
 	case errors.As(err, &canceled), errors.Is(err, context.Canceled):
 		return &apiError{errorCanceled, err}
 	case errors.As(err, &timeout), errors.Is(err, context.DeadlineExceeded):
+		return &apiError{errorTimeout, err}
+	case status.Code(err) == codes.Canceled:
+		return &apiError{errorCanceled, err}
+	case status.Code(err) == codes.DeadlineExceeded:
+		// A querier or store over gRPC ran out of the request's time.
 		return &apiError{errorTimeout, err}
 	case errors.As(err, &storage):
 		return &apiError{errorInternal, err}

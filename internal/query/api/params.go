@@ -114,6 +114,11 @@ func boolParam(r *http.Request, name string, def bool) (bool, error) {
 // matchersParam parses match[]-like selectors. Like Prometheus, each
 // selector must have a matcher that does not match the empty string.
 func (a *API) matchersParam(values []string) ([][]*labels.Matcher, error) {
+	for _, v := range values {
+		if err := a.cfg.Limits.check("match[]", v); err != nil {
+			return nil, err
+		}
+	}
 	sets, err := a.parser.ParseMetricSelectors(values)
 	if err != nil {
 		return nil, err
@@ -152,6 +157,9 @@ func (a *API) queryOptions(r *http.Request, autoResolution time.Duration) (query
 	opts.ReplicaLabels = a.cfg.ReplicaLabels
 	if rl := nonEmpty(r.Form[paramReplicaLabels]); len(rl) > 0 {
 		opts.ReplicaLabels = rl
+	}
+	if apiErr := a.checkQueries(paramStoreMatch, r.Form[paramStoreMatch]); apiErr != nil {
+		return opts, apiErr
 	}
 	for _, s := range r.Form[paramStoreMatch] {
 		ms, err := a.parser.ParseMetricSelector(s)

@@ -105,9 +105,15 @@ type endpointError struct {
 	name    string
 	err     error
 	timeout time.Duration // the response timeout in force, for the message
+	// requestDeadline: the request's own deadline ended the call, not the
+	// response timeout. The request has then failed as a whole.
+	requestDeadline bool
 }
 
 func (e *endpointError) Error() string {
+	if e.requestDeadline {
+		return fmt.Sprintf("endpoint %s: rpc error: the request's deadline passed (query timeout)", e.name)
+	}
 	if timedOut(e.err) {
 		if e.timeout > 0 {
 			return fmt.Sprintf("endpoint %s: rpc error: timed out after %s", e.name, e.timeout)
@@ -118,6 +124,12 @@ func (e *endpointError) Error() string {
 }
 
 func (e *endpointError) Unwrap() error { return e.err }
+
+// Is makes an error of the request's deadline a context.DeadlineExceeded,
+// which callers report as a timeout.
+func (e *endpointError) Is(target error) bool {
+	return e.requestDeadline && target == context.DeadlineExceeded
+}
 
 // GRPCStatus lets gRPC send the cause's code with the readable message.
 func (e *endpointError) GRPCStatus() *status.Status {
@@ -135,6 +147,26 @@ func timedOut(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded
 }
 
+// requestDeadline reports whether err, from a call to an endpoint started at
+// start, is the request's own deadline (ctx's) rather than
+// --store.response-timeout: the deadline has passed, or it came before the
+// response timeout. ctx.Err() alone does not tell: gRPC fails a call whose
+// deadline has passed before ctx's timer fires, and a remote endpoint can
+// end the call on the propagated deadline before it fires here.
+func (p *Proxy) requestDeadline(ctx context.Context, start time.Time, err error) bool {
+	if !timedOut(err) {
+		return false
+	}
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return false
+	}
+	if !time.Now().Before(dl) {
+		return true
+	}
+	return p.cfg.ResponseTimeout <= 0 || !dl.After(start.Add(p.cfg.ResponseTimeout))
+}
+
 // componentTyper is implemented by clients that know their component type
 // (endpoint.Set's clients do); it makes failure messages easier to read.
 type componentTyper interface {
@@ -149,9 +181,9 @@ func endpointName(c store.Client) string {
 }
 
 // fail records an endpoint failure and returns the error to report.
-func (p *Proxy) fail(c store.Client, err error) error {
+func (p *Proxy) fail(c store.Client, err error, requestDeadline bool) error {
 	p.failures.WithLabelValues(c.String()).Inc()
-	ee := &endpointError{name: endpointName(c), err: err, timeout: p.cfg.ResponseTimeout}
+	ee := &endpointError{name: endpointName(c), err: err, timeout: p.cfg.ResponseTimeout, requestDeadline: requestDeadline}
 	p.logger.Debug("store endpoint request failed", "endpoint", c.String(), "err", ee)
 	return ee
 }
@@ -307,6 +339,7 @@ func fanOutStrings(
 	results := make([]result, len(clients))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	start := time.Now()
 	var wg sync.WaitGroup
 	for i, c := range clients {
 		wg.Go(func() {
@@ -321,8 +354,9 @@ func fanOutStrings(
 	var all, warns []string
 	for i, r := range results {
 		if r.err != nil {
-			err := p.fail(clients[i], r.err)
-			if abort {
+			reqDeadline := p.requestDeadline(ctx, start, r.err)
+			err := p.fail(clients[i], r.err, reqDeadline)
+			if abort || reqDeadline {
 				return nil, nil, err
 			}
 			warns = append(warns, err.Error())

@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"google.golang.org/grpc"
@@ -35,6 +36,9 @@ type item struct {
 	series  *storepb.Series
 	warning string
 	err     error
+	// requestDeadline: err is the request's deadline (see
+	// Proxy.requestDeadline), which fails the whole request.
+	requestDeadline bool
 }
 
 // Series streams the merged series of the selected endpoints. See Proxy for
@@ -140,12 +144,16 @@ func (p *Proxy) readEndpoint(ctx context.Context, c store.Client, req *storepb.S
 		}
 	}()
 	r, strip := endpointRequest(c, req)
+	start := time.Now()
 	cctx, ccancel := p.callCtx(ctx)
 	defer ccancel()
+	failed := func(err error) item {
+		return item{err: err, requestDeadline: p.requestDeadline(ctx, start, err)}
+	}
 
 	stream, err := c.Series(cctx, r)
 	if err != nil {
-		send(item{err: err})
+		send(failed(err))
 		return
 	}
 	var buffered []*storepb.Series // only when stripping
@@ -173,7 +181,7 @@ func (p *Proxy) readEndpoint(ctx context.Context, c store.Client, req *storepb.S
 		}
 		if err != nil {
 			if flushBuffered() {
-				send(item{err: err})
+				send(failed(err))
 			}
 			return
 		}
@@ -269,8 +277,8 @@ func (m *merger) advance(src *source) (bool, error) {
 			if err := m.ctx.Err(); err != nil {
 				return false, err // the caller went away: not the endpoint's fault
 			}
-			err := m.p.fail(src.client, it.err)
-			if m.abort {
+			err := m.p.fail(src.client, it.err, it.requestDeadline)
+			if m.abort || it.requestDeadline {
 				return false, err
 			}
 			if err := m.warn(err.Error()); err != nil {
