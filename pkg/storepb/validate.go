@@ -48,7 +48,7 @@ func invalid(req, format string, args ...any) error {
 }
 
 // ValidateSeriesRequest checks the bounds of a Series request: its time
-// range, matchers, label lists, hints and shard info. It returns nil or an
+// range, matchers (count, regexp length, type, a label name), label lists, hints and shard info. It returns nil or an
 // InvalidArgument status error saying what to fix. A too large
 // response_batch_size is not an error: see ResponseBatchSize.
 func ValidateSeriesRequest(req *SeriesRequest) error {
@@ -137,6 +137,11 @@ func validateMatchers(req string, ms []*LabelMatcher) error {
 		return invalid(req, "%d matchers, more than the %d allowed: narrow the selector", len(ms), MaxMatchers)
 	}
 	for _, m := range ms {
+		// PromQL cannot write one, and TSDB fails on ""="" next to other
+		// matchers ("unexpected all postings").
+		if m.GetName() == "" {
+			return invalid(req, "matcher %s %.64q has an empty label name: name the label to match", m.GetType(), m.GetValue())
+		}
 		switch m.GetType() {
 		case LabelMatcher_EQ, LabelMatcher_NEQ:
 		case LabelMatcher_RE, LabelMatcher_NRE:

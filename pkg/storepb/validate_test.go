@@ -94,6 +94,8 @@ func TestValidateRequests(t *testing.T) {
 		{name: "series_long_regexp", err: ValidateSeriesRequest(&SeriesRequest{Matchers: []*LabelMatcher{re(strings.Repeat("a", MaxRegexpLength+1))}}), wantErr: "regular expression of matcher \"job\" is 131073 bytes long"},
 		{name: "series_long_equal_value", err: ValidateSeriesRequest(&SeriesRequest{Matchers: []*LabelMatcher{{Name: "job", Value: strings.Repeat("a", MaxRegexpLength+1)}}})},
 		{name: "series_unknown_matcher_type", err: ValidateSeriesRequest(&SeriesRequest{Matchers: []*LabelMatcher{{Type: 9, Name: "job"}}}), wantErr: "unknown type 9 of matcher \"job\""},
+		{name: "series_empty_matcher_name", err: ValidateSeriesRequest(&SeriesRequest{Matchers: []*LabelMatcher{{Name: "job", Value: "a"}, {Name: "", Value: ""}}}), wantErr: "matcher EQ \"\" has an empty label name"},
+		{name: "label_values_empty_matcher_name", err: ValidateLabelValuesRequest(&LabelValuesRequest{Label: "job", Matchers: []*LabelMatcher{{Type: LabelMatcher_RE, Name: "", Value: ".*"}}}), wantErr: "empty label name"},
 		{name: "series_many_without", err: ValidateSeriesRequest(&SeriesRequest{WithoutReplicaLabels: names(MaxLabelNames + 1)}), wantErr: "1001 without_replica_labels"},
 		{name: "series_big_hints", err: ValidateSeriesRequest(&SeriesRequest{Hints: &anypb.Any{Value: make([]byte, MaxHintsSize+1)}}), wantErr: "hints of 1048577 bytes"},
 		{name: "series_many_aggregates", err: ValidateSeriesRequest(&SeriesRequest{Aggregates: make([]Aggr, 7)}), wantErr: "7 aggregates"},

@@ -85,6 +85,8 @@ func (s *suite) testBadRequests(t *testing.T) {
 		{name: "series_long_regexp", err: series(&storepb.SeriesRequest{MinTime: s.minT, MaxTime: s.maxT, Matchers: longRe}), wantMsg: "bytes long"},
 		{name: "series_invalid_regexp", err: series(&storepb.SeriesRequest{MinTime: s.minT, MaxTime: s.maxT, Matchers: invalidRe}), wantMsg: "unclosed"},
 		{name: "series_unknown_matcher_type", err: series(&storepb.SeriesRequest{MinTime: s.minT, MaxTime: s.maxT, Matchers: []*storepb.LabelMatcher{{Type: 7, Name: "job"}}}), wantMsg: "unknown type 7"},
+		// TSDB fails on ""="" next to another matcher (Internal before).
+		{name: "series_empty_matcher_name", err: series(&storepb.SeriesRequest{MinTime: s.minT, MaxTime: s.maxT, Matchers: append(all[:len(all):len(all)], &storepb.LabelMatcher{})}), wantMsg: "empty label name"},
 		{name: "series_shard_out_of_range", err: series(&storepb.SeriesRequest{MinTime: s.minT, MaxTime: s.maxT, Matchers: all, ShardInfo: &storepb.ShardInfo{ShardIndex: 4, TotalShards: 2}}), wantMsg: "shard_index 4"},
 		{name: "label_names_inverted_range", err: names(&storepb.LabelNamesRequest{Start: s.maxT, End: s.minT}), wantMsg: "is after end"},
 		{name: "label_names_too_many_matchers", err: names(&storepb.LabelNamesRequest{Matchers: many}), wantMsg: "matchers, more than"},
