@@ -10,6 +10,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/alecthomas/units"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -28,7 +30,32 @@ type GRPCConfig struct {
 	TLSClientCA      string // set: clients must present a certificate signed by it (mTLS)
 	MaxConnectionAge time.Duration
 	RequestLog       RequestLogConfig
+	// MaxRecvMsgSize and MaxSendMsgSize bound one message (bytes); 0 means
+	// the default (DefaultMaxRecvMsgSize, DefaultMaxSendMsgSize).
+	MaxRecvMsgSize units.Base2Bytes
+	MaxSendMsgSize units.Base2Bytes
+	// MaxConcurrentStreams bounds the concurrent calls of one client
+	// connection; more wait for a slot. 0 means DefaultMaxConcurrentStreams.
+	MaxConcurrentStreams uint32
 }
+
+// Defaults of GRPCConfig, also the flags' defaults.
+const (
+	// DefaultMaxRecvMsgSize is gRPC's own default: StoreAPI requests are
+	// small (a Series request carries at most storepb.MaxMatchers matchers).
+	DefaultMaxRecvMsgSize = 4 * units.MiB
+	// DefaultMaxSendMsgSize leaves room for a series of a year of raw
+	// chunks in one frame.
+	DefaultMaxSendMsgSize = 256 * units.MiB
+	// DefaultMaxConcurrentStreams is well above what one querier runs
+	// against one store, and bounds what one connection can open.
+	DefaultMaxConcurrentStreams = 1000
+)
+
+// keepaliveMinTime is the shortest interval at which a client may ping;
+// one pinging more often is sent GOAWAY (too_many_pings) and disconnected.
+// gRPC clients cannot ping more often than every 10s.
+const keepaliveMinTime = 10 * time.Second
 
 // GRPC is a component's gRPC server with the standard health service.
 type GRPC struct {
@@ -47,18 +74,20 @@ type GRPC struct {
 // as the server serves. Call it before Run.
 func (s *GRPC) ServeWhen(ready <-chan struct{}) { s.readyc = ready }
 
-// maxMsgSize bounds one gRPC message; series frames are far smaller.
-const maxMsgSize = 256 << 20
-
 // NewGRPC listens on cfg.Address and returns a server; register services on
-// Server() before Run.
-func NewGRPC(cfg GRPCConfig, logger *slog.Logger) (*GRPC, error) {
+// Server() before Run. Its metrics go to reg (nil: not registered).
+func NewGRPC(cfg GRPCConfig, reg prometheus.Registerer, logger *slog.Logger) (*GRPC, error) {
+	cfg = cfg.withDefaults()
+	unary, stream := interceptors(cfg.RequestLog, logger, newRecoverer(reg, logger))
 	opts := []grpc.ServerOption{
 		grpc.ForceServerCodecV2(storepb.Codec{}),
-		grpc.MaxRecvMsgSize(maxMsgSize),
-		grpc.MaxSendMsgSize(maxMsgSize),
+		grpc.MaxRecvMsgSize(int(cfg.MaxRecvMsgSize)),
+		grpc.MaxSendMsgSize(int(cfg.MaxSendMsgSize)),
+		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinTime, PermitWithoutStream: true}),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 	}
-	opts = append(opts, requestLogOptions(cfg.RequestLog, logger)...)
 	if cfg.MaxConnectionAge > 0 {
 		opts = append(opts, grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: cfg.MaxConnectionAge}))
 	}
@@ -78,6 +107,35 @@ func NewGRPC(cfg GRPCConfig, logger *slog.Logger) (*GRPC, error) {
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(srv, hs)
 	return &GRPC{cfg: cfg, srv: srv, health: hs, ln: ln, logger: logger}, nil
+}
+
+func (c GRPCConfig) withDefaults() GRPCConfig {
+	if c.MaxRecvMsgSize <= 0 {
+		c.MaxRecvMsgSize = DefaultMaxRecvMsgSize
+	}
+	if c.MaxSendMsgSize <= 0 {
+		c.MaxSendMsgSize = DefaultMaxSendMsgSize
+	}
+	if c.MaxConcurrentStreams == 0 {
+		c.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
+	return c
+}
+
+// interceptors returns the interceptors every call goes through, outermost
+// first. Add new ones (request logging, metrics) before the recoverer: it
+// stays innermost, so that they see a handler's panic as the Internal error
+// it becomes.
+func interceptors(rl RequestLogConfig, logger *slog.Logger, r *recoverer) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor) {
+	unary := []grpc.UnaryServerInterceptor{
+		logUnary(rl, logger), // outermost: it sees the Internal a recovered panic becomes
+		r.unary,
+	}
+	stream := []grpc.StreamServerInterceptor{
+		logStream(rl, logger),
+		r.stream,
+	}
+	return unary, stream
 }
 
 // Server returns the grpc.Server to register services on.

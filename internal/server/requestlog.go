@@ -108,13 +108,6 @@ func (c *codeRecorder) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 // requestLogOptions returns the interceptors that log gRPC calls as cfg
 // selects: method, code, duration, remote address and, for Series, the
 // matchers and time range.
-func requestLogOptions(cfg RequestLogConfig, logger *slog.Logger) []grpc.ServerOption {
-	return []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(logUnary(cfg, logger)),
-		grpc.ChainStreamInterceptor(logStream(cfg, logger)),
-	}
-}
-
 func logUnary(cfg RequestLogConfig, logger *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		start := time.Now()

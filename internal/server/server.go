@@ -3,6 +3,7 @@
 package server
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -34,6 +35,12 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		c.GRPC.RequestLog = c.HTTP.RequestLog
 		return nil
 	})
+	cmd.Flag("grpc-server-max-recv-msg-size", "Largest gRPC message the server accepts; a larger request fails with ResourceExhausted.").
+		Default(DefaultMaxRecvMsgSize.String()).BytesVar(&c.GRPC.MaxRecvMsgSize)
+	cmd.Flag("grpc-server-max-send-msg-size", "Largest gRPC message the server sends; a larger response frame fails the call.").
+		Default(DefaultMaxSendMsgSize.String()).BytesVar(&c.GRPC.MaxSendMsgSize)
+	cmd.Flag("grpc-server-max-concurrent-streams", "Most concurrent gRPC calls on one client connection; more wait for a slot.").
+		Default(strconv.Itoa(DefaultMaxConcurrentStreams)).Uint32Var(&c.GRPC.MaxConcurrentStreams)
 }
 
 // RegisterFlags adds the HTTP server flags to cmd, for components that

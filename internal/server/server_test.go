@@ -148,7 +148,7 @@ func newPKI(t *testing.T) *testPKI {
 
 func runGRPC(t *testing.T, cfg GRPCConfig) *GRPC {
 	t.Helper()
-	srv, err := NewGRPC(cfg, discard())
+	srv, err := NewGRPC(cfg, nil, discard())
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -12,7 +12,8 @@ import (
 
 // SeriesWriter is the sending side of a Series call shared by the stores:
 // one series per frame, or `batch` frames of up to batchSize series when the
-// request asked for them (response_batch_size > 0). Call Flush at the end.
+// request asked for them (response_batch_size > 0), at most
+// MaxResponseBatchSize whatever the request asked. Call Flush at the end.
 // Not safe for concurrent use.
 type SeriesWriter struct {
 	srv       grpc.ServerStreamingServer[SeriesResponse]
@@ -20,9 +21,11 @@ type SeriesWriter struct {
 	batch     []*Series
 }
 
-// NewSeriesWriter returns a writer for srv; batchSize <= 0 sends single frames.
+// NewSeriesWriter returns a writer for srv; batchSize is the request's
+// response_batch_size: <= 0 sends single frames, above MaxResponseBatchSize
+// is lowered to it (see ResponseBatchSize).
 func NewSeriesWriter(srv grpc.ServerStreamingServer[SeriesResponse], batchSize int64) *SeriesWriter {
-	return &SeriesWriter{srv: srv, batchSize: int(max(batchSize, 0))}
+	return &SeriesWriter{srv: srv, batchSize: ResponseBatchSize(batchSize)}
 }
 
 // Send sends s, or queues it until its batch is full.

@@ -206,7 +206,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 	}
 	a := api.New(acfg, engine, qc, set, md, logger, reg)
 
-	grpcSrv, err := server.NewGRPC(cfg.Server.GRPC, logger)
+	grpcSrv, err := server.NewGRPC(cfg.Server.GRPC, reg, logger)
 	if err != nil {
 		return err
 	}

@@ -79,7 +79,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 	}
 	defer closeBucket()
 
-	grpcSrv, err := server.NewGRPC(cfg.Server.GRPC, logger)
+	grpcSrv, err := server.NewGRPC(cfg.Server.GRPC, reg, logger)
 	if err != nil {
 		return err
 	}

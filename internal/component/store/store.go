@@ -207,7 +207,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 	}
 	defer func() { _ = st.Close() }()
 
-	grpcSrv, err := server.NewGRPC(cfg.Server.GRPC, logger)
+	grpcSrv, err := server.NewGRPC(cfg.Server.GRPC, reg, logger)
 	if err != nil {
 		return err
 	}

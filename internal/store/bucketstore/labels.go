@@ -44,6 +44,9 @@ func (c *labelCall) fail(b *block, err error) error {
 // (block granularity), the blocks' external label names included, without
 // the without_replica_labels, at most limit of them when limit > 0.
 func (s *Store) LabelNames(ctx context.Context, req *storepb.LabelNamesRequest) (*storepb.LabelNamesResponse, error) {
+	if err := storepb.ValidateLabelNamesRequest(req); err != nil {
+		return nil, err
+	}
 	ms, err := storepb.MatchersFromProto(req.GetMatchers())
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "label names request matchers: %v", err)
@@ -109,10 +112,10 @@ func (s *Store) LabelNames(ctx context.Context, req *storepb.LabelNamesRequest) 
 // block's external label it is the label's value when a series of the block
 // matches; for a name in without_replica_labels it is empty.
 func (s *Store) LabelValues(ctx context.Context, req *storepb.LabelValuesRequest) (*storepb.LabelValuesResponse, error) {
-	name := req.GetLabel()
-	if name == "" {
-		return nil, status.Error(codes.InvalidArgument, "label values request: label name is empty, set the label to list the values of")
+	if err := storepb.ValidateLabelValuesRequest(req); err != nil {
+		return nil, err
 	}
+	name := req.GetLabel()
 	ms, err := storepb.MatchersFromProto(req.GetMatchers())
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "label values request matchers: %v", err)

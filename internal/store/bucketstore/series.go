@@ -56,6 +56,9 @@ type blockSeries struct {
 // that cross the limit are read (series of earlier windows may have been
 // sent).
 func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServer[storepb.SeriesResponse]) error {
+	if err := storepb.ValidateSeriesRequest(req); err != nil {
+		return err
+	}
 	ctx := srv.Context()
 	mint, maxt := req.GetMinTime(), req.GetMaxTime()
 	ms, err := storepb.MatchersFromProto(req.GetMatchers())
@@ -64,9 +67,6 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 	}
 	if err := validateAggregates(req.GetAggregates()); err != nil {
 		return status.Errorf(codes.InvalidArgument, "series request: %v", err)
-	}
-	if mint > maxt {
-		return nil
 	}
 	select {
 	case s.seriesSlots <- struct{}{}:

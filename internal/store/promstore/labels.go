@@ -20,6 +20,9 @@ import (
 // names included, without_replica_labels excluded; sorted, unique, at most
 // limit when limit > 0.
 func (s *Store) LabelNames(ctx context.Context, req *storepb.LabelNamesRequest) (*storepb.LabelNamesResponse, error) {
+	if err := storepb.ValidateLabelNamesRequest(req); err != nil {
+		return nil, err
+	}
 	ms, err := storepb.MatchersFromProto(req.GetMatchers())
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
@@ -64,10 +67,10 @@ func (s *Store) labelNames(ctx context.Context, ms []*labels.Matcher, start, end
 // value when the matchers allow it; for a label in without_replica_labels,
 // nothing.
 func (s *Store) LabelValues(ctx context.Context, req *storepb.LabelValuesRequest) (*storepb.LabelValuesResponse, error) {
-	name := req.GetLabel()
-	if name == "" {
-		return nil, status.Error(codes.InvalidArgument, "label name is required")
+	if err := storepb.ValidateLabelValuesRequest(req); err != nil {
+		return nil, err
 	}
+	name := req.GetLabel()
 	ms, err := storepb.MatchersFromProto(req.GetMatchers())
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())

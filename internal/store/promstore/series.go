@@ -42,6 +42,9 @@ type outSeries struct {
 // stripping replica labels) can change that order, so the answer is buffered
 // and sorted before it is sent.
 func (s *Store) Series(req *storepb.SeriesRequest, srv storepb.Store_SeriesServer) error {
+	if err := storepb.ValidateSeriesRequest(req); err != nil {
+		return err
+	}
 	ctx := srv.Context()
 	ms, err := storepb.MatchersFromProto(req.GetMatchers())
 	if err != nil {
@@ -52,7 +55,7 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv storepb.Store_SeriesServe
 		return err
 	}
 	rest, ok := splitMatchers(ms, ext)
-	if !ok || req.GetMaxTime() < req.GetMinTime() {
+	if !ok {
 		return nil
 	}
 	b := newLabelsBuilder(ext, req.GetWithoutReplicaLabels())

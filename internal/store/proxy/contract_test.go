@@ -27,7 +27,7 @@ type endpoint struct {
 	withoutRL bool
 }
 
-func newEndpoint(t *testing.T, name string, srv *tsdbstore.Store, withoutRL bool) *endpoint {
+func newEndpoint(t testing.TB, name string, srv *tsdbstore.Store, withoutRL bool) *endpoint {
 	info, err := srv.Info(t.Context(), &infopb.InfoRequest{})
 	require.NoError(t, err)
 	return &endpoint{StoreClient: storepb.ServerAsClient(srv), name: name, info: info,
@@ -43,7 +43,7 @@ func (e *endpoint) TimeRange() (int64, int64) {
 func (e *endpoint) SupportsWithoutReplicaLabels() bool { return e.withoutRL }
 func (e *endpoint) String() string                     { return e.name }
 
-func openDB(t *testing.T, series []storage.Series) *tsdb.DB {
+func openDB(t testing.TB, series []storage.Series) *tsdb.DB {
 	t.Helper()
 	opts := tsdb.DefaultOptions()
 	opts.RetentionDuration = 0

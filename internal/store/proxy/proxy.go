@@ -263,6 +263,9 @@ func (p *Proxy) callCtx(ctx context.Context) (context.Context, context.CancelFun
 
 // LabelNames returns the sorted union of the selected endpoints' label names.
 func (p *Proxy) LabelNames(ctx context.Context, req *storepb.LabelNamesRequest) (*storepb.LabelNamesResponse, error) {
+	if err := storepb.ValidateLabelNamesRequest(req); err != nil {
+		return nil, err
+	}
 	ms, err := storepb.MatchersFromProto(req.GetMatchers())
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
@@ -294,8 +297,8 @@ func (p *Proxy) LabelNames(ctx context.Context, req *storepb.LabelNamesRequest) 
 // LabelValues returns the sorted union of the selected endpoints' values of
 // one label.
 func (p *Proxy) LabelValues(ctx context.Context, req *storepb.LabelValuesRequest) (*storepb.LabelValuesResponse, error) {
-	if req.GetLabel() == "" {
-		return nil, status.Error(codes.InvalidArgument, "label values: empty label name")
+	if err := storepb.ValidateLabelValuesRequest(req); err != nil {
+		return nil, err
 	}
 	ms, err := storepb.MatchersFromProto(req.GetMatchers())
 	if err != nil {

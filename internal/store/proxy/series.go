@@ -44,12 +44,12 @@ type item struct {
 // Series streams the merged series of the selected endpoints. See Proxy for
 // the output contract.
 func (p *Proxy) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServer[storepb.SeriesResponse]) error {
+	if err := storepb.ValidateSeriesRequest(req); err != nil {
+		return err
+	}
 	ms, err := storepb.MatchersFromProto(req.GetMatchers())
 	if err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
-	}
-	if req.GetMinTime() > req.GetMaxTime() {
-		return nil // an empty range holds nothing
 	}
 	ctx := srv.Context()
 	clients := p.selectClients(ctx, req.GetMinTime(), req.GetMaxTime(), ms)
@@ -73,7 +73,7 @@ func (p *Proxy) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 		wg.Go(func() { p.readEndpoint(ctx, c, req, ch) })
 	}
 
-	m := &merger{p: p, ctx: ctx, srv: srv, abort: abort, batchSize: req.GetResponseBatchSize()}
+	m := &merger{p: p, ctx: ctx, srv: srv, abort: abort, batchSize: storepb.ResponseBatchSize(req.GetResponseBatchSize())}
 	if err := m.run(srcs, req.GetLimit()); err != nil {
 		return err
 	}
@@ -83,15 +83,18 @@ func (p *Proxy) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 // endpointRequest returns the request to send to c, and the replica labels
 // the proxy must strip itself (nil when c does it).
 //
-// Endpoints are asked for batch frames (endpointBatchSize series each): one
+// Endpoints are asked for batch frames (endpointBatchSize series each, or
+// the client's response_batch_size up to storepb.MaxResponseBatchSize): one
 // gRPC message per series costs more than the series itself for small ones.
 // Stores that do not batch answer one series per frame, which works as well.
 func endpointRequest(c store.Client, req *storepb.SeriesRequest) (*storepb.SeriesRequest, []string) {
 	strip := len(req.GetWithoutReplicaLabels()) > 0 && !c.SupportsWithoutReplicaLabels()
-	if !strip && req.GetResponseBatchSize() > 0 {
+	batch := int64(storepb.ResponseBatchSize(req.GetResponseBatchSize()))
+	if !strip && batch > 0 && batch == req.GetResponseBatchSize() {
 		return req, nil
 	}
 	r := proto.Clone(req).(*storepb.SeriesRequest)
+	r.ResponseBatchSize = batch
 	if r.ResponseBatchSize <= 0 {
 		r.ResponseBatchSize = endpointBatchSize
 	}
@@ -249,7 +252,7 @@ type merger struct {
 	ctx       context.Context
 	srv       grpc.ServerStreamingServer[storepb.SeriesResponse]
 	abort     bool
-	batchSize int64
+	batchSize int // bounded by storepb.ResponseBatchSize
 	batch     []*storepb.Series
 }
 
@@ -357,7 +360,7 @@ func (m *merger) send(s *storepb.Series) error {
 		return m.srv.Send(&storepb.SeriesResponse{Result: &storepb.SeriesResponse_Series{Series: s}})
 	}
 	m.batch = append(m.batch, s)
-	if int64(len(m.batch)) >= m.batchSize {
+	if len(m.batch) >= m.batchSize {
 		return m.flush()
 	}
 	return nil

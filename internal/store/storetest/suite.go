@@ -63,6 +63,8 @@ func runContract(t *testing.T, setup Setup, opts Options) {
 			t.Run("series_batches", s.testBatches)
 			t.Run("series_without_replica_labels", s.testWithoutReplicaLabels)
 			t.Run("series_invalid_matcher", s.testInvalidMatcher)
+			t.Run("series_huge_batch_size", s.testHugeBatchSize)
+			t.Run("bad_requests", s.testBadRequests)
 			t.Run("label_names", s.testLabelNames)
 			t.Run("label_values", s.testLabelValues)
 		})

@@ -18,6 +18,9 @@ import (
 // included (when any series matches) and without_replica_labels removed, at
 // most limit of them when limit > 0.
 func (s *Store) LabelNames(ctx context.Context, req *storepb.LabelNamesRequest) (*storepb.LabelNamesResponse, error) {
+	if err := storepb.ValidateLabelNamesRequest(req); err != nil {
+		return nil, err
+	}
 	ms, err := storepb.MatchersFromProto(req.GetMatchers())
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "label names request matchers: %v", err)
@@ -60,10 +63,10 @@ func (s *Store) LabelNames(ctx context.Context, req *storepb.LabelNamesRequest) 
 // label's value when any series matches; for a name in
 // without_replica_labels it is empty.
 func (s *Store) LabelValues(ctx context.Context, req *storepb.LabelValuesRequest) (*storepb.LabelValuesResponse, error) {
-	name := req.GetLabel()
-	if name == "" {
-		return nil, status.Error(codes.InvalidArgument, "label values request: label name is empty, set the label to list the values of")
+	if err := storepb.ValidateLabelValuesRequest(req); err != nil {
+		return nil, err
 	}
+	name := req.GetLabel()
 	ms, err := storepb.MatchersFromProto(req.GetMatchers())
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "label values request matchers: %v", err)

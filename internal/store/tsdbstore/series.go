@@ -20,11 +20,11 @@ import (
 // [min_time, max_time] (ms, inclusive) sorted by min time. Series equal after
 // stripping are sent one after the other, not merged.
 func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServer[storepb.SeriesResponse]) error {
+	if err := storepb.ValidateSeriesRequest(req); err != nil {
+		return err
+	}
 	ctx := srv.Context()
 	mint, maxt := req.GetMinTime(), req.GetMaxTime()
-	if mint > maxt {
-		return nil
-	}
 	ms, err := storepb.MatchersFromProto(req.GetMatchers())
 	if err != nil {
 		return status.Errorf(codes.InvalidArgument, "series request matchers: %v", err)
