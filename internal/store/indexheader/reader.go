@@ -98,6 +98,10 @@ func newReader(b []byte) (*Reader, error) {
 	if r.indexVersion != index.FormatV2 && r.indexVersion != index.FormatV3 {
 		return nil, fmt.Errorf("%w: index version %d is not supported", ErrCorrupt, r.indexVersion)
 	}
+	// Postings ranges end at TOC offsets: they must lie inside the index.
+	if err := checkTOC(&r.toc, r.indexSize); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
 
 	bs := byteSlice(body)
 	d := encoding.NewDecbufAt(bs, fixedLen, castagnoli)
@@ -106,6 +110,11 @@ func newReader(b []byte) (*Reader, error) {
 	}
 	potOff := fixedLen + d.Len() + 8
 	r.numSymbols = d.Be32()
+	// index.NewSymbols sizes a slice by the count: bound it by the bytes
+	// that hold the symbols (at least one each) before trusting it.
+	if uint64(r.numSymbols) > uint64(d.Len()) {
+		return nil, fmt.Errorf("%w: symbol table: %d symbols do not fit in its %d bytes", ErrCorrupt, r.numSymbols, d.Len())
+	}
 	syms, err := index.NewSymbols(bs, index.FormatV2, fixedLen)
 	if err != nil {
 		return nil, fmt.Errorf("%w: symbol table: %w", ErrCorrupt, err)
