@@ -1,6 +1,10 @@
 # Strata — build, test, demo. `make test` is the one test command (CI runs it).
 GO        ?= go
 BIN       := $(CURDIR)/.bin
+# FUZZTIME is how long `make fuzz` runs each fuzz target; TEST_FUZZTIME is
+# the shorter time `make test` gives each one.
+FUZZTIME      ?= 10s
+TEST_FUZZTIME ?= 3s
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
@@ -8,7 +12,7 @@ LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
              -X github.com/prometheus/common/version.Branch=main
 PROTO_SRC := pkg/storepb/types.proto pkg/storepb/rpc.proto pkg/infopb/rpc.proto pkg/metadatapb/rpc.proto
 
-.PHONY: all build proto test test-unit test-e2e deps demo bench bench-store bench-compact lint clean
+.PHONY: all build proto test test-unit test-e2e fuzz deps demo bench bench-store bench-compact lint clean
 
 all: build
 
@@ -36,14 +40,21 @@ deps: build
 	./scripts/install-test-deps.sh
 
 # test is the one test command (README, CI): vet, unit tests with the race
-# detector, then end-to-end tests against real processes on loopback.
+# detector, every fuzz target for TEST_FUZZTIME, then end-to-end tests
+# against real processes on loopback.
 test: deps
 	$(GO) vet -stdmethods=false ./...   # chunkenc iterators have Seek(int64), not io.Seeker
 	$(GO) test -race -timeout 25m $$($(GO) list ./... | grep -v /test/e2e)
+	FUZZTIME=$(TEST_FUZZTIME) GO=$(GO) ./scripts/fuzz.sh
 	$(GO) test -timeout 20m -count=1 ./test/e2e/...
 
 test-unit:
 	$(GO) test -race ./internal/... ./pkg/...
+
+# fuzz runs every FuzzXxx target of the repository for FUZZTIME each, one
+# after the other (scripts/fuzz.sh); FUZZ=regexp selects targets by name.
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz.sh $(FUZZ)
 
 test-e2e: deps
 	$(GO) test -timeout 20m -count=1 -v ./test/e2e/...

@@ -40,6 +40,10 @@ const (
 	AggrCounter AggrType = 5 // counter made monotonic across resets; see doc.go
 )
 
+// chunkHeaderLen is the length of the sample count that starts every XOR
+// and XOR2 chunk.
+const chunkHeaderLen = 2
+
 // NumAggrTypes is the number of sections of an AggrChunk.
 const NumAggrTypes = 5
 
@@ -153,6 +157,11 @@ func (c AggrChunk) Get(t AggrType) (chunkenc.Chunk, error) {
 	if enc != chunkenc.EncXOR && enc != chunkenc.EncXOR2 {
 		return nil, fmt.Errorf("%w: %s section has encoding %s, want a float chunk (XOR or XOR2)", ErrCorrupt, t, enc)
 	}
+	// chunkenc.FromData does not check the length; NumSamples would
+	// read past a chunk without its sample count.
+	if len(data) < chunkHeaderLen {
+		return nil, fmt.Errorf("%w: %s section has %d bytes, shorter than a chunk's %d-byte sample count", ErrCorrupt, t, len(data), chunkHeaderLen)
+	}
 	chk, err := chunkenc.FromData(enc, data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s section: %w", ErrCorrupt, t, err)
@@ -179,6 +188,9 @@ func (c AggrChunk) Validate() error {
 		}
 		if enc := chunkenc.Encoding(b[0]); enc != chunkenc.EncXOR && enc != chunkenc.EncXOR2 {
 			return fmt.Errorf("%w: %s section has encoding %s, want a float chunk (XOR or XOR2)", ErrCorrupt, t, enc)
+		}
+		if l < chunkHeaderLen {
+			return fmt.Errorf("%w: %s section has %d bytes, shorter than a chunk's %d-byte sample count", ErrCorrupt, t, l, chunkHeaderLen)
 		}
 		b = b[l+1:]
 	}

@@ -37,7 +37,7 @@ func (a *API) requestContext(r *http.Request) (context.Context, context.CancelFu
 		ctx, cancel = context.WithTimeout(ctx, a.cfg.QueryTimeout)
 	}
 	if v := r.FormValue("timeout"); v != "" {
-		d, err := parseDuration(v)
+		d, err := parseTimeout(v)
 		if err != nil {
 			cancel()
 			return nil, nil, &apiError{errorBadData, fmt.Errorf("invalid parameter %q: %w", "timeout", err)}
@@ -68,7 +68,7 @@ func (a *API) engineOpts(r *http.Request, maxRes time.Duration) (promql.QueryOpt
 		lookback = max(lookback, 2*maxRes)
 	}
 	if v := r.FormValue("lookback_delta"); v != "" {
-		d, err := parseDuration(v)
+		d, err := parseLookbackDelta(v)
 		if err != nil {
 			return nil, fmt.Errorf("error parsing lookback delta duration: %w", err)
 		}

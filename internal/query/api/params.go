@@ -34,9 +34,15 @@ var (
 )
 
 // parseTime reads a unix timestamp in float seconds (ms precision) or an
-// RFC 3339 time.
+// RFC 3339 time. NaN, infinities and numbers outside [minTime, maxTime]
+// (which PromQL's int64 milliseconds cannot hold) are errors, not arbitrary
+// times.
 func parseTime(s string) (time.Time, error) {
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		// Strict bounds: the float nearest to a bound may lie beyond it.
+		if !(f > float64(minTime.Unix()) && f < float64(maxTime.Unix())) {
+			return time.Time{}, fmt.Errorf("cannot parse %q to a valid timestamp: not a number of seconds between %d and %d", s, minTime.Unix(), maxTime.Unix())
+		}
 		sec, frac := math.Modf(f)
 		frac = math.Round(frac*1000) / 1000
 		return time.Unix(int64(sec), int64(frac*float64(time.Second))).UTC(), nil
@@ -68,10 +74,15 @@ func timeParam(r *http.Request, name string, def time.Time) (time.Time, error) {
 }
 
 // parseDuration reads float seconds or a Prometheus duration ("5m", "1h30m").
+// NaN and values that overflow int64 nanoseconds are errors.
 func parseDuration(s string) (time.Duration, error) {
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
 		ns := f * float64(time.Second)
-		if ns > float64(math.MaxInt64) || ns < float64(math.MinInt64) {
+		if math.IsNaN(ns) {
+			return 0, fmt.Errorf("cannot parse %q to a valid duration. It is not a number", s)
+		}
+		// float64(math.MaxInt64) is 2^63, one more than MaxInt64.
+		if ns >= float64(math.MaxInt64) || ns < float64(math.MinInt64) {
 			return 0, fmt.Errorf("cannot parse %q to a valid duration. It overflows int64", s)
 		}
 		return time.Duration(ns), nil
@@ -80,6 +91,33 @@ func parseDuration(s string) (time.Duration, error) {
 		return time.Duration(d), nil
 	}
 	return 0, fmt.Errorf("cannot parse %q to a valid duration", s)
+}
+
+// parseTimeout reads the timeout parameter: a positive duration. Zero or a
+// negative value would fail every query as timed out (503); it is bad input.
+func parseTimeout(s string) (time.Duration, error) {
+	d, err := parseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("timeout %q is not positive", s)
+	}
+	return d, nil
+}
+
+// parseLookbackDelta reads the lookback_delta parameter: 0 means the
+// default; a negative value, which the engine would silently replace by
+// the default, is an error.
+func parseLookbackDelta(s string) (time.Duration, error) {
+	d, err := parseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("negative lookback delta %q is not accepted", s)
+	}
+	return d, nil
 }
 
 // limitParam reads the limit parameter; 0 means no limit.

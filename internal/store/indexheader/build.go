@@ -166,7 +166,9 @@ func checkTOC(toc *index.TOC, size int64) error {
 		}
 		prev = o
 	}
-	if int64(toc.PostingsTable)+12 > size-tocLen {
+	// In uint64: an offset of 2^63 or more is negative as an int64, and
+	// the section lengths computed from it would be huge.
+	if size < tocLen || toc.PostingsTable > uint64(size-tocLen) || uint64(size-tocLen)-toc.PostingsTable < 12 {
 		return fmt.Errorf("postings offset table at %d beyond the end of the index (%d bytes)", toc.PostingsTable, size)
 	}
 	return nil

@@ -98,6 +98,10 @@ func newReader(b []byte) (*Reader, error) {
 	if r.indexVersion != index.FormatV2 && r.indexVersion != index.FormatV3 {
 		return nil, fmt.Errorf("%w: index version %d is not supported", ErrCorrupt, r.indexVersion)
 	}
+	// Postings ranges end at TOC offsets: they must lie inside the index.
+	if err := checkTOC(&r.toc, r.indexSize); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
 
 	bs := byteSlice(body)
 	d := encoding.NewDecbufAt(bs, fixedLen, castagnoli)
@@ -106,6 +110,14 @@ func newReader(b []byte) (*Reader, error) {
 	}
 	potOff := fixedLen + d.Len() + 8
 	r.numSymbols = d.Be32()
+	// index.NewSymbols sizes a slice by the count: bound it by the bytes
+	// that hold the symbols (at least one each) before trusting it.
+	if uint64(r.numSymbols) > uint64(d.Len()) {
+		return nil, fmt.Errorf("%w: symbol table: %d symbols do not fit in its %d bytes", ErrCorrupt, r.numSymbols, d.Len())
+	}
+	if err := checkSymbols(d.B, r.numSymbols); err != nil {
+		return nil, fmt.Errorf("%w: symbol table: %w", ErrCorrupt, err)
+	}
 	syms, err := index.NewSymbols(bs, index.FormatV2, fixedLen)
 	if err != nil {
 		return nil, fmt.Errorf("%w: symbol table: %w", ErrCorrupt, err)
@@ -118,10 +130,74 @@ func newReader(b []byte) (*Reader, error) {
 	if potOff+d.Len()+8 != len(body) {
 		return nil, fmt.Errorf("%w: %d trailing bytes after the postings offset table", ErrCorrupt, len(body)-potOff-d.Len()-8)
 	}
+	if err := checkPostingsTable(d.B); err != nil {
+		return nil, fmt.Errorf("%w: postings offset table: %w", ErrCorrupt, err)
+	}
 	if err := r.readPostingsTable(bs, potOff); err != nil {
 		return nil, fmt.Errorf("%w: postings offset table: %w", ErrCorrupt, err)
 	}
 	return r, nil
+}
+
+// Prometheus' encoding.Decbuf.UvarintBytes converts a length to int before
+// comparing it with what is left: a uvarint of 2^63 or more is negative and
+// slicing with it panics. checkSymbols and checkPostingsTable walk the two
+// sections with checked lengths before Prometheus' decoders read them.
+
+// checkUvarintBytes returns the length of the uvarint-prefixed byte string
+// at the start of b, prefix included.
+func checkUvarintBytes(b []byte) (int, error) {
+	l, n := binary.Uvarint(b)
+	if n <= 0 {
+		return 0, errors.New("unreadable length")
+	}
+	if l > uint64(len(b)-n) {
+		return 0, fmt.Errorf("length %d beyond the %d bytes left", l, len(b)-n)
+	}
+	return n + int(l), nil
+}
+
+// checkSymbols checks that the symbol table contents b (after the count)
+// hold n symbols.
+func checkSymbols(b []byte, n uint32) error {
+	for i := range n {
+		k, err := checkUvarintBytes(b)
+		if err != nil {
+			return fmt.Errorf("symbol %d: %w", i, err)
+		}
+		b = b[k:]
+	}
+	return nil
+}
+
+// checkPostingsTable checks the entries of the postings offset table
+// contents b (count included) as index.ReadPostingsOffsetTable reads them.
+func checkPostingsTable(b []byte) error {
+	if len(b) < 4 {
+		return errors.New("no entry count")
+	}
+	cnt := binary.BigEndian.Uint32(b)
+	b = b[4:]
+	for i := uint32(0); i < cnt && len(b) > 0; i++ {
+		kc, n := binary.Uvarint(b)
+		if n <= 0 || kc != 2 {
+			return fmt.Errorf("entry %d: key count is not 2", i)
+		}
+		b = b[n:]
+		for range 2 { // name, value
+			k, err := checkUvarintBytes(b)
+			if err != nil {
+				return fmt.Errorf("entry %d: %w", i, err)
+			}
+			b = b[k:]
+		}
+		_, n = binary.Uvarint(b)
+		if n <= 0 {
+			return fmt.Errorf("entry %d: unreadable offset", i)
+		}
+		b = b[n:]
+	}
+	return nil
 }
 
 // readPostingsTable indexes the postings offset table at off of bs, checking
