@@ -228,7 +228,8 @@ func (lt *longTermEnv) testStoreRestart() {
 // testCorruptBlock uploads a copy of a block, under a new ULID, whose
 // index is cut in half: the store logs an error naming it, counts it in
 // strata_bucket_store_block_load_failures_total, does not list it, and
-// keeps answering from the other blocks.
+// keeps answering from the other blocks with a warning naming it (an error
+// with partial_response=false); once it is deleted, the warning is gone.
 func (lt *longTermEnv) testCorruptBlock() {
 	before, _, err := lt.st.Metric(lt.ctx, loadFailuresMetric)
 	require.NoError(lt.t, err)
@@ -260,7 +261,32 @@ func (lt *longTermEnv) testCorruptBlock() {
 	require.NotEmpty(lt.t, logged, "the store logs an error naming block %s", id)
 	require.Contains(lt.t, logged[0], "index", "the error says the index is the problem")
 	require.NoError(lt.t, lt.storeServesShipped(), "the corrupt block is not listed")
-	lt.requireSameAsBefore("with a corrupt block in the bucket")
+
+	// Queries over its range say the block could not be loaded (the data
+	// may be incomplete), and fail with partial_response=false.
+	for _, q := range longTermQueries {
+		d, resp, err := lt.q.QueryRange(lt.ctx, q, lt.start, lt.end, longTermStep, nil)
+		require.NoError(lt.t, err)
+		require.NoError(lt.t, resp.Err())
+		require.NotEmpty(lt.t, d.Result)
+		require.True(lt.t, slices.ContainsFunc(resp.Warnings, func(w string) bool { return strings.Contains(w, id.String()) }),
+			"%s: a warning names the block that could not be loaded: %q", q, resp.Warnings)
+		_, resp, err = lt.q.QueryRange(lt.ctx, q, lt.start, lt.end, longTermStep, url.Values{"partial_response": {"false"}})
+		require.NoError(lt.t, err)
+		require.Equal(lt.t, "error", resp.Status, "%s with partial_response=false over an unloadable block", q)
+		require.Contains(lt.t, resp.Error, id.String())
+	}
+
+	// Deleted, it is forgotten: the answers are those of before, no warning.
+	require.NoError(lt.t, metadata.Delete(lt.ctx, nil, lt.bkt, id))
+	lt.eventually(30*time.Second, "no warning once the corrupt block is deleted", func() error {
+		_, resp, err := lt.q.QueryRange(lt.ctx, longTermQueries[0], lt.start, lt.end, longTermStep, nil)
+		if err == nil && len(resp.Warnings) > 0 {
+			err = fmt.Errorf("warnings: %q", resp.Warnings)
+		}
+		return err
+	})
+	lt.requireSameAsBefore("with the corrupt block deleted")
 }
 
 // testPartialUpload puts the chunks and the index of a block, but no
