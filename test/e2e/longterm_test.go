@@ -272,8 +272,8 @@ func (lt *longTermEnv) testCorruptBlock() {
 		require.True(lt.t, slices.ContainsFunc(resp.Warnings, func(w string) bool { return strings.Contains(w, id.String()) }),
 			"%s: a warning names the block that could not be loaded: %q", q, resp.Warnings)
 		_, resp, err = lt.q.QueryRange(lt.ctx, q, lt.start, lt.end, longTermStep, url.Values{"partial_response": {"false"}})
-		require.NoError(lt.t, err)
-		require.Equal(lt.t, "error", resp.Status, "%s with partial_response=false over an unloadable block", q)
+		require.Error(lt.t, err, "%s with partial_response=false over an unloadable block", q)
+		require.Equal(lt.t, "error", resp.Status)
 		require.Contains(lt.t, resp.Error, id.String())
 	}
 
