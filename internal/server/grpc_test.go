@@ -48,7 +48,6 @@ func (s *panickyStore) Series(req *storepb.SeriesRequest, srv grpc.ServerStreami
 	return srv.Send(&storepb.SeriesResponse{Result: &storepb.SeriesResponse_Warning{Warning: "ok"}})
 }
 
-
 // startStore runs a server with cfg and a panickyStore, and returns a client.
 func startStore(t *testing.T, cfg GRPCConfig, reg prometheus.Registerer, logger *slog.Logger) (storepb.StoreClient, *panickyStore) {
 	t.Helper()

@@ -92,17 +92,7 @@ func ValidateSeriesRequest(req *SeriesRequest) error {
 // time range, matchers, label list and hints. It returns nil or an
 // InvalidArgument status error saying what to fix.
 func ValidateLabelNamesRequest(req *LabelNamesRequest) error {
-	const name = "label names"
-	if err := validateLabelRange(name, req.GetStart(), req.GetEnd()); err != nil {
-		return err
-	}
-	if err := validateMatchers(name, req.GetMatchers()); err != nil {
-		return err
-	}
-	if err := validateNames(name, "without_replica_labels", req.GetWithoutReplicaLabels()); err != nil {
-		return err
-	}
-	return validateHints(name, req.GetHints())
+	return validateLabelRequest("label names", req.GetStart(), req.GetEnd(), req.GetMatchers(), req.GetWithoutReplicaLabels(), req.GetHints())
 }
 
 // ValidateLabelValuesRequest checks the bounds of a LabelValues request: a
@@ -113,16 +103,22 @@ func ValidateLabelValuesRequest(req *LabelValuesRequest) error {
 	if req.GetLabel() == "" {
 		return invalid(name, "label name is empty: set the label to list the values of")
 	}
-	if err := validateLabelRange(name, req.GetStart(), req.GetEnd()); err != nil {
+	return validateLabelRequest(name, req.GetStart(), req.GetEnd(), req.GetMatchers(), req.GetWithoutReplicaLabels(), req.GetHints())
+}
+
+// validateLabelRequest checks what LabelNames and LabelValues requests
+// share: the time range, matchers, label list and hints.
+func validateLabelRequest(name string, start, end int64, ms []*LabelMatcher, without []string, hints *anypb.Any) error {
+	if err := validateLabelRange(name, start, end); err != nil {
 		return err
 	}
-	if err := validateMatchers(name, req.GetMatchers()); err != nil {
+	if err := validateMatchers(name, ms); err != nil {
 		return err
 	}
-	if err := validateNames(name, "without_replica_labels", req.GetWithoutReplicaLabels()); err != nil {
+	if err := validateNames(name, "without_replica_labels", without); err != nil {
 		return err
 	}
-	return validateHints(name, req.GetHints())
+	return validateHints(name, hints)
 }
 
 func validateLabelRange(req string, start, end int64) error {

@@ -2,7 +2,6 @@ package promstore
 
 import (
 	"fmt"
-	"math"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -19,17 +18,6 @@ import (
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
-// haClient is a store.Client over an in-process StoreServer.
-type haClient struct {
-	storepb.StoreClient
-	name string
-}
-
-func (haClient) LabelSets() []labels.Labels         { return nil }
-func (haClient) TimeRange() (int64, int64)          { return math.MinInt64, math.MaxInt64 }
-func (haClient) SupportsWithoutReplicaLabels() bool { return true }
-func (c haClient) String() string                   { return c.name }
-
 // TestQueryDedupHAPair queries an HA pair (replica 1 scrapes 7s later and
 // counts 1,000 less, replica 0 was down for 20 minutes) through the querier
 // with --query.replica-label=replica, each replica behind its sidecar, and
@@ -42,7 +30,7 @@ func TestQueryDedupHAPair(t *testing.T) {
 	sidecar := func(t *testing.T, i int, series []storage.Series) store.Client {
 		fp := newFakeProm(t, ext(i), fakePromOptions{})
 		fp.appendSeries(t, series)
-		return haClient{StoreClient: storepb.ServerAsClient(newStore(t, fp, nil)), name: fmt.Sprintf("sidecar-%d", i)}
+		return hatest.Client{StoreClient: storepb.ServerAsClient(newStore(t, fp, nil)), Name: fmt.Sprintf("sidecar-%d", i)}
 	}
 	replicas := [][]storage.Series{hatest.Replica(start, 0, false), hatest.Replica(start, 1, false)}
 
@@ -55,7 +43,7 @@ func TestQueryDedupHAPair(t *testing.T) {
 		}},
 		{"one store with both replicas' old data next to the sidecars", func(t *testing.T) []store.Client {
 			ts := teststorage.New(t)
-			out := []store.Client{haClient{StoreClient: storepb.ServerAsClient(tsdbstore.New(ts.DB, tsdbstore.Config{}, nil)), name: "store"}}
+			out := []store.Client{hatest.Client{StoreClient: storepb.ServerAsClient(tsdbstore.New(ts.DB, tsdbstore.Config{}, nil)), Name: "store"}}
 			for i, r := range replicas {
 				_, recent := hatest.Split(r, start+twoHours)
 				old, _ := hatest.Split(hatest.Replica(start, i, true), start+twoHours)
