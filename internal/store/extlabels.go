@@ -44,13 +44,25 @@ func SplitMatchers(ext labels.Labels, ms []*labels.Matcher) (rest []*labels.Matc
 type SeriesLabels struct {
 	ext     labels.Labels
 	without []string
-	sb      labels.ScratchBuilder
+	// extSorted is ext with, for each label, whether it is served (not in
+	// without); sorted by name like ext.
+	extSorted []extLabel
+	sb        labels.ScratchBuilder
+}
+
+type extLabel struct {
+	labels.Label
+	served bool
 }
 
 // NewSeriesLabels returns a SeriesLabels for a store with external labels ext
 // serving a request with the given without_replica_labels.
 func NewSeriesLabels(ext labels.Labels, without []string) *SeriesLabels {
-	return &SeriesLabels{ext: ext, without: without, sb: labels.NewScratchBuilder(16)}
+	b := &SeriesLabels{ext: ext, without: without, sb: labels.NewScratchBuilder(16)}
+	ext.Range(func(l labels.Label) {
+		b.extSorted = append(b.extSorted, extLabel{Label: l, served: !slices.Contains(without, l.Name)})
+	})
+	return b
 }
 
 // Unchanged tells whether Apply returns every label set as it is (no
@@ -66,9 +78,28 @@ func (b *SeriesLabels) Apply(lset labels.Labels) labels.Labels {
 	if b.Unchanged() {
 		return lset
 	}
-	b.Reset()
-	lset.Range(func(l labels.Label) { b.Add(l.Name, l.Value) })
-	return b.Labels()
+	// Both lset and the external labels are sorted: merge them.
+	b.sb.Reset()
+	i := 0
+	lset.Range(func(l labels.Label) {
+		for ; i < len(b.extSorted) && b.extSorted[i].Name < l.Name; i++ {
+			if b.extSorted[i].served {
+				b.sb.Add(b.extSorted[i].Name, b.extSorted[i].Value)
+			}
+		}
+		if i < len(b.extSorted) && b.extSorted[i].Name == l.Name {
+			return // the external label wins; added by the loop above or below
+		}
+		if !slices.Contains(b.without, l.Name) {
+			b.sb.Add(l.Name, l.Value)
+		}
+	})
+	for ; i < len(b.extSorted); i++ {
+		if b.extSorted[i].served {
+			b.sb.Add(b.extSorted[i].Name, b.extSorted[i].Value)
+		}
+	}
+	return b.sb.Labels()
 }
 
 // Reset starts the label set of a series, for labels that come one by one
@@ -88,11 +119,11 @@ func (b *SeriesLabels) Add(name, value string) {
 // external labels set, the without_replica_labels removed, sorted. It copies
 // the names and values (Prometheus' default stringlabels build).
 func (b *SeriesLabels) Labels() labels.Labels {
-	b.ext.Range(func(l labels.Label) {
-		if !slices.Contains(b.without, l.Name) {
+	for _, l := range b.extSorted {
+		if l.served {
 			b.sb.Add(l.Name, l.Value)
 		}
-	})
+	}
 	b.sb.Sort()
 	return b.sb.Labels()
 }
