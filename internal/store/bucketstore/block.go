@@ -107,23 +107,6 @@ func (b *block) overlaps(mint, maxt int64) bool {
 	return b.meta.MinTime <= maxt && mint < b.meta.MaxTime
 }
 
-// splitMatchers evaluates the matchers on the block's external label names
-// against its external labels and returns the others, for the index. ok is
-// false when the external labels contradict a matcher.
-func (b *block) splitMatchers(ms []*labels.Matcher) (rest []*labels.Matcher, ok bool) {
-	rest = make([]*labels.Matcher, 0, len(ms))
-	for _, m := range ms {
-		if b.ext.Has(m.Name) {
-			if !m.Matches(b.ext.Get(m.Name)) {
-				return nil, false
-			}
-			continue
-		}
-		rest = append(rest, m)
-	}
-	return rest, true
-}
-
 // release drops a reference taken by the store on behalf of a reader.
 func (b *block) release() { b.refs.Done() }
 

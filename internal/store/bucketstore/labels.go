@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-io/strata/internal/store"
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
@@ -64,7 +65,7 @@ func (s *Store) LabelNames(ctx context.Context, req *storepb.LabelNamesRequest) 
 
 	var names []string
 	for _, b := range blocks {
-		rest, ok := b.splitMatchers(ms)
+		rest, ok := store.SplitMatchers(b.ext, ms)
 		if !ok {
 			continue
 		}
@@ -136,7 +137,7 @@ func (s *Store) LabelValues(ctx context.Context, req *storepb.LabelValuesRequest
 
 	var values []string
 	for _, b := range blocks {
-		rest, ok := b.splitMatchers(ms)
+		rest, ok := store.SplitMatchers(b.ext, ms)
 		if !ok {
 			continue
 		}

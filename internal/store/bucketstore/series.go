@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-io/strata/internal/store"
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
@@ -121,7 +122,7 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 	}
 	// Stable: blocks were visited by min time, so equal series keep their
 	// chunks in time order.
-	slices.SortStableFunc(all, func(a, b blockSeries) int { return labels.Compare(a.lset, b.lset) })
+	store.SortSeries(all, func(bs blockSeries) labels.Labels { return bs.lset })
 
 	// groups[i] = [start, end) of all with equal label sets.
 	var groups [][2]int
@@ -243,7 +244,7 @@ func (b *block) postings(ctx context.Context, ms []*labels.Matcher) (index.Posti
 // one chunk overlapping one of ranges (ms, inclusive), with their final
 // labels and those chunks.
 func (b *block) selectSeries(ctx context.Context, ms []*labels.Matcher, ranges []timeRange, without []string) ([]blockSeries, error) {
-	rest, ok := b.splitMatchers(ms)
+	rest, ok := store.SplitMatchers(b.ext, ms)
 	if !ok {
 		return nil, nil
 	}
@@ -252,9 +253,8 @@ func (b *block) selectSeries(ctx context.Context, ms []*labels.Matcher, ranges [
 		return nil, err
 	}
 	var (
-		out     []blockSeries
-		lb      = labels.NewBuilder(labels.EmptyLabels())
-		stripFn = b.finalLabels(lb, without)
+		out   []blockSeries
+		final = store.NewSeriesLabels(b.ext, without)
 	)
 	err = b.forEachSeries(ctx, p, func(_ storage.SeriesRef, lset labels.Labels, metas []chunks.Meta) error {
 		var keep []chunks.Meta
@@ -264,7 +264,7 @@ func (b *block) selectSeries(ctx context.Context, ms []*labels.Matcher, ranges [
 			}
 		}
 		if len(keep) > 0 {
-			out = append(out, blockSeries{lset: stripFn(lset), b: b, chks: keep})
+			out = append(out, blockSeries{lset: final.Apply(lset), b: b, chks: keep})
 		}
 		return nil
 	})
@@ -272,19 +272,4 @@ func (b *block) selectSeries(ctx context.Context, ms []*labels.Matcher, ranges [
 		return nil, err
 	}
 	return out, ctx.Err()
-}
-
-// finalLabels returns a function that sets the block's external labels on a
-// series' labels (they win over a series label of the same name) and
-// removes the without labels.
-func (b *block) finalLabels(lb *labels.Builder, without []string) func(labels.Labels) labels.Labels {
-	return func(lset labels.Labels) labels.Labels {
-		if b.ext.IsEmpty() && len(without) == 0 {
-			return lset
-		}
-		lb.Reset(lset)
-		b.ext.Range(func(l labels.Label) { lb.Set(l.Name, l.Value) })
-		lb.Del(without...)
-		return lb.Labels()
-	}
 }

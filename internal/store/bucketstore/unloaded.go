@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-io/strata/internal/store"
 	"github.com/strata-io/strata/pkg/metadata"
 )
 
@@ -62,12 +63,8 @@ func (u *unloadedBlock) affects(mint, maxt, maxRes int64, ms []*labels.Matcher) 
 	if u.meta.MinTime > maxt || mint >= u.meta.MaxTime || u.meta.Thanos.Downsample.Resolution > maxRes {
 		return false
 	}
-	for _, m := range ms {
-		if u.ext.Has(m.Name) && !m.Matches(u.ext.Get(m.Name)) {
-			return false
-		}
-	}
-	return true
+	_, ok := store.SplitMatchers(u.ext, ms)
+	return ok
 }
 
 // message is the warning (or error) given to the requests the block

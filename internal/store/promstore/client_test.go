@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-io/strata/internal/store"
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
@@ -85,9 +86,9 @@ func TestPrometheusErrors(t *testing.T) {
 
 func TestSplitMatchers(t *testing.T) {
 	ext := labels.FromStrings("cluster", "eu1", "replica", "a")
-	rest, ok := splitMatchers(mustSelector(t, `{cluster=~"eu.*",replica!="b",job="x"}`), ext)
+	rest, ok := store.SplitMatchers(ext, mustSelector(t, `{cluster=~"eu.*",replica!="b",job="x"}`))
 	require.True(t, ok)
 	require.Equal(t, `{job="x"}`, selector(rest))
-	_, ok = splitMatchers(mustSelector(t, `{cluster!~"eu.*",job="x"}`), ext)
+	_, ok = store.SplitMatchers(ext, mustSelector(t, `{cluster!~"eu.*",job="x"}`))
 	require.False(t, ok)
 }

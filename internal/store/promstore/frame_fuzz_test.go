@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/stretchr/testify/require"
+
+	"github.com/strata-io/strata/internal/store"
 )
 
 // seedChunk returns a chunk of enc with a few samples.
@@ -61,9 +63,9 @@ func FuzzDecodeFrame(f *testing.F) {
 		if err != nil {
 			return
 		}
-		b := newLabelsBuilder(extLabels, []string{"replica"})
+		b := store.NewSeriesLabels(extLabels, []string{"replica"})
 		for i := range raws {
-			if _, err := b.fromRaw(&raws[i]); err != nil {
+			if _, err := rawLabels(b, &raws[i]); err != nil {
 				continue
 			}
 			_ = sameLabels(&raws[i], &raws[0])

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-io/strata/internal/store"
 	"github.com/strata-io/strata/pkg/metadatapb"
 	"github.com/strata-io/strata/pkg/storepb"
 )
@@ -31,7 +32,7 @@ func (s *Store) LabelNames(ctx context.Context, req *storepb.LabelNamesRequest) 
 	if err != nil {
 		return nil, err
 	}
-	rest, ok := splitMatchers(ms, ext)
+	rest, ok := store.SplitMatchers(ext, ms)
 	if !ok {
 		return &storepb.LabelNamesResponse{}, nil
 	}
@@ -79,7 +80,7 @@ func (s *Store) LabelValues(ctx context.Context, req *storepb.LabelValuesRequest
 	if err != nil {
 		return nil, err
 	}
-	rest, ok := splitMatchers(ms, ext)
+	rest, ok := store.SplitMatchers(ext, ms)
 	if !ok || slices.Contains(req.GetWithoutReplicaLabels(), name) {
 		return &storepb.LabelValuesResponse{}, nil
 	}

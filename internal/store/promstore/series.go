@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-io/strata/internal/store"
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
@@ -54,11 +55,11 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv storepb.Store_SeriesServe
 	if err != nil {
 		return err
 	}
-	rest, ok := splitMatchers(ms, ext)
+	rest, ok := store.SplitMatchers(ext, ms)
 	if !ok {
 		return nil
 	}
-	b := newLabelsBuilder(ext, req.GetWithoutReplicaLabels())
+	b := store.NewSeriesLabels(ext, req.GetWithoutReplicaLabels())
 
 	var series []outSeries
 	if req.GetSkipChunks() {
@@ -76,7 +77,7 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv storepb.Store_SeriesServe
 	for i := range series {
 		sortChunks(series[i].chunks)
 	}
-	slices.SortStableFunc(series, func(a, b outSeries) int { return labels.Compare(a.lset, b.lset) })
+	store.SortSeries(series, func(os outSeries) labels.Labels { return os.lset })
 	if limit := req.GetLimit(); limit > 0 && int64(len(series)) > limit {
 		series = series[:limit]
 	}
@@ -94,95 +95,27 @@ func sendSeries(srv storepb.Store_SeriesServer, series []outSeries, batchSize in
 	return w.Flush()
 }
 
-// splitMatchers evaluates the matchers on external label names against the
-// external labels and returns the others, to send to Prometheus (whose TSDB
-// does not hold external labels). ok is false when the external labels
-// contradict the matchers: nothing can match then.
-func splitMatchers(ms []*labels.Matcher, ext labels.Labels) (rest []*labels.Matcher, ok bool) {
-	rest = make([]*labels.Matcher, 0, len(ms))
-	for _, m := range ms {
-		if !ext.Has(m.Name) {
-			rest = append(rest, m)
-			continue
-		}
-		if !m.Matches(ext.Get(m.Name)) {
-			return nil, false
-		}
-	}
-	return rest, true
-}
-
-// labelsBuilder turns the labels of a Prometheus series into the labels
-// served: external labels override those of the same name, and
-// without_replica_labels are removed. Not safe for concurrent use.
-type labelsBuilder struct {
-	ext   labels.Labels
-	strip map[string]struct{}
-	sb    labels.ScratchBuilder
-}
-
-func newLabelsBuilder(ext labels.Labels, without []string) *labelsBuilder {
-	b := &labelsBuilder{ext: ext, sb: labels.NewScratchBuilder(16)}
-	if len(without) > 0 {
-		b.strip = make(map[string]struct{}, len(without))
-		for _, n := range without {
-			b.strip[n] = struct{}{}
-		}
-	}
-	return b
-}
-
-func (b *labelsBuilder) keep(name string) bool {
-	_, drop := b.strip[name]
-	return !drop
-}
-
-func (b *labelsBuilder) fromProm(in []prompb.Label) labels.Labels {
-	b.sb.Reset()
-	for _, l := range in {
-		if !b.ext.Has(l.Name) && b.keep(l.Name) {
-			b.sb.Add(l.Name, l.Value)
-		}
-	}
-	return b.finish()
-}
-
-// fromRaw builds the labels of a series decoded from a remote-read frame.
-func (b *labelsBuilder) fromRaw(s *rawSeries) (labels.Labels, error) {
-	b.sb.Reset()
-	err := s.rangeLabels(func(name, value string) {
-		if !b.ext.Has(name) && b.keep(name) {
-			b.sb.Add(name, value) // copied by Labels() below
-		}
-	})
-	if err != nil {
+// rawLabels returns the served labels of a series decoded from a remote-read
+// frame (its names and values point into the frame; the result does not).
+func rawLabels(b *store.SeriesLabels, s *rawSeries) (labels.Labels, error) {
+	b.Reset()
+	if err := s.rangeLabels(b.Add); err != nil {
 		return labels.EmptyLabels(), err
 	}
-	return b.finish(), nil
+	return b.Labels(), nil
 }
 
-func (b *labelsBuilder) fromMap(in map[string]string) labels.Labels {
-	b.sb.Reset()
+// mapLabels returns the served labels of a series of /api/v1/series.
+func mapLabels(b *store.SeriesLabels, in map[string]string) labels.Labels {
+	b.Reset()
 	for n, v := range in {
-		if !b.ext.Has(n) && b.keep(n) {
-			b.sb.Add(n, v)
-		}
+		b.Add(n, v)
 	}
-	return b.finish()
-}
-
-func (b *labelsBuilder) finish() labels.Labels {
-	b.ext.Range(func(l labels.Label) {
-		if b.keep(l.Name) {
-			b.sb.Add(l.Name, l.Value)
-		}
-	})
-	b.sb.Sort()
-	return b.sb.Labels()
+	return b.Labels()
 }
 
 // seriesLabels answers a skip_chunks request from /api/v1/series.
-func (s *Store) seriesLabels(ctx context.Context, req *storepb.SeriesRequest, ms []*labels.Matcher, b *labelsBuilder) ([]outSeries, error) {
+func (s *Store) seriesLabels(ctx context.Context, req *storepb.SeriesRequest, ms []*labels.Matcher, b *store.SeriesLabels) ([]outSeries, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.APITimeout)
 	defer cancel()
 	params := url.Values{"match[]": []string{selector(ms)}}
@@ -196,14 +129,14 @@ func (s *Store) seriesLabels(ctx context.Context, req *storepb.SeriesRequest, ms
 	}
 	out := make([]outSeries, 0, len(data))
 	for _, m := range data {
-		out = append(out, outSeries{lset: b.fromMap(m)})
+		out = append(out, outSeries{lset: mapLabels(b, m)})
 	}
 	return out, nil
 }
 
 // remoteRead answers a request with chunks from Prometheus' remote-read
 // endpoint, asking for streamed XOR chunks.
-func (s *Store) remoteRead(ctx context.Context, req *storepb.SeriesRequest, ms []*labels.Matcher, b *labelsBuilder) (out []outSeries, err error) {
+func (s *Store) remoteRead(ctx context.Context, req *storepb.SeriesRequest, ms []*labels.Matcher, b *store.SeriesLabels) (out []outSeries, err error) {
 	start := time.Now()
 	defer func() { s.observe("read", start, err) }()
 
@@ -258,7 +191,7 @@ func (s *Store) remoteRead(ctx context.Context, req *storepb.SeriesRequest, ms [
 // readFrames decodes the frames of a streamed remote-read answer. Prometheus
 // sends one series per frame but may split a series over consecutive frames:
 // those are joined.
-func (s *Store) readFrames(ctx context.Context, r *remote.ChunkedReader, req *storepb.SeriesRequest, b *labelsBuilder) ([]outSeries, error) {
+func (s *Store) readFrames(ctx context.Context, r *remote.ChunkedReader, req *storepb.SeriesRequest, b *store.SeriesLabels) ([]outSeries, error) {
 	var (
 		out   []outSeries
 		prev  rawSeries // Prometheus' encoding of the last series in out
@@ -289,7 +222,7 @@ func (s *Store) readFrames(ctx context.Context, r *remote.ChunkedReader, req *st
 				if limit > 0 && int64(len(out)) >= limit {
 					return out, nil
 				}
-				lset, err := b.fromRaw(cs)
+				lset, err := rawLabels(b, cs)
 				if err != nil {
 					return nil, status.Errorf(codes.Internal, "prometheus at %s: decode series labels: %v", s.cfg.URL, err)
 				}

@@ -69,6 +69,7 @@ func runContract(t *testing.T, setup Setup, opts Options) {
 			t.Run("label_values", s.testLabelValues)
 		})
 	}
+	t.Run("external_label_rules", func(t *testing.T) { testExtLabelRules(t, setup, minT) })
 	if opts.Failing != nil {
 		t.Run("failing_store", func(t *testing.T) { testFailing(t, opts.Failing(t)) })
 	}

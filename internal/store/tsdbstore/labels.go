@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-io/strata/internal/store"
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
@@ -25,7 +26,7 @@ func (s *Store) LabelNames(ctx context.Context, req *storepb.LabelNamesRequest) 
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "label names request matchers: %v", err)
 	}
-	ms, ok := s.splitMatchers(ms)
+	ms, ok := store.SplitMatchers(s.extLabels, ms)
 	mint, maxt := storepb.LabelRequestRange(req.GetStart(), req.GetEnd())
 	if !ok || mint > maxt {
 		return &storepb.LabelNamesResponse{}, nil
@@ -71,7 +72,7 @@ func (s *Store) LabelValues(ctx context.Context, req *storepb.LabelValuesRequest
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "label values request matchers: %v", err)
 	}
-	ms, ok := s.splitMatchers(ms)
+	ms, ok := store.SplitMatchers(s.extLabels, ms)
 	mint, maxt := storepb.LabelRequestRange(req.GetStart(), req.GetEnd())
 	if !ok || mint > maxt || slices.Contains(req.GetWithoutReplicaLabels(), name) {
 		return &storepb.LabelValuesResponse{}, nil

@@ -2,7 +2,6 @@ package tsdbstore
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
@@ -11,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-io/strata/internal/store"
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
@@ -29,7 +29,7 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 	if err != nil {
 		return status.Errorf(codes.InvalidArgument, "series request matchers: %v", err)
 	}
-	ms, ok := s.splitMatchers(ms)
+	ms, ok := store.SplitMatchers(s.extLabels, ms)
 	if !ok {
 		return nil
 	}
@@ -49,12 +49,11 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 		}
 	}()
 
-	without := req.GetWithoutReplicaLabels()
 	// Setting external labels or removing labels can change the order of
-	// series (e.g. {a="1"} < {a="1",aa="1"} but, with cluster="x" added,
-	// {a="1",aa="1",cluster="x"} < {a="1",cluster="x"}): then the series are
-	// re-sorted by their final labels before any is sent.
-	resort := !s.extLabels.IsEmpty() || len(without) > 0
+	// series: then the series are re-sorted by their final labels before
+	// any is sent.
+	final := store.NewSeriesLabels(s.extLabels, req.GetWithoutReplicaLabels())
+	resort := !final.Unchanged()
 	limit := int(max(req.GetLimit(), 0))
 
 	// Whole chunks: trimming them at the range would re-encode the first
@@ -71,7 +70,6 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 	w := storepb.NewSeriesWriter(srv, req.GetResponseBatchSize())
 	conv := chunkConverter{mint: mint, maxt: maxt}
 	var (
-		b    = labels.NewBuilder(labels.EmptyLabels())
 		it   chunks.Iterator
 		sent int
 	)
@@ -113,9 +111,9 @@ func (s *Store) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServe
 		var all []pending
 		for set.Next() {
 			cs := set.At()
-			all = append(all, pending{lset: s.seriesLabels(b, cs.Labels(), without), cs: cs})
+			all = append(all, pending{lset: final.Apply(cs.Labels()), cs: cs})
 		}
-		slices.SortStableFunc(all, func(a, b pending) int { return labels.Compare(a.lset, b.lset) })
+		store.SortSeries(all, func(p pending) labels.Labels { return p.lset })
 		for _, p := range all {
 			more, err := emit(p.lset, p.cs)
 			if err != nil {

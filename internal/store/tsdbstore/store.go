@@ -112,33 +112,3 @@ func (s *Store) Info(context.Context, *infopb.InfoRequest) (*infopb.InfoResponse
 		},
 	}, nil
 }
-
-// splitMatchers evaluates the matchers on external label names against the
-// external labels and returns the others, to be passed to the storage. ok is
-// false when a matcher on an external label rejects it, i.e. nothing can
-// match.
-func (s *Store) splitMatchers(ms []*labels.Matcher) (rest []*labels.Matcher, ok bool) {
-	rest = make([]*labels.Matcher, 0, len(ms))
-	for _, m := range ms {
-		if s.extLabels.Has(m.Name) {
-			if !m.Matches(s.extLabels.Get(m.Name)) {
-				return nil, false
-			}
-			continue
-		}
-		rest = append(rest, m)
-	}
-	return rest, true
-}
-
-// seriesLabels returns lset with the external labels set (they win over a
-// series label of the same name) and the without labels removed.
-func (s *Store) seriesLabels(b *labels.Builder, lset labels.Labels, without []string) labels.Labels {
-	if s.extLabels.IsEmpty() && len(without) == 0 {
-		return lset
-	}
-	b.Reset(lset)
-	s.extLabels.Range(func(l labels.Label) { b.Set(l.Name, l.Value) })
-	b.Del(without...)
-	return b.Labels()
-}
