@@ -22,43 +22,26 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strata-io/strata/internal/testkit"
+	"github.com/strata-io/strata/internal/testkit/testenv"
 )
 
 // installCmd is what a developer runs to get the test servers.
 const installCmd = "scripts/install-test-deps.sh (or `make deps`)"
-
-// RepoRoot returns the directory holding go.mod, found by walking up from the
-// working directory.
-func RepoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatalf("get working directory: %v", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
 
 // Binary returns the path of <repo>/.bin/<rel>. When it does not exist the
 // test fails under CI=true and is skipped otherwise, naming the install
 // command in both cases.
 func Binary(t testing.TB, rel string) string {
 	t.Helper()
-	path := filepath.Join(RepoRoot(t), ".bin", rel)
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(root, ".bin", rel)
 	if _, err := os.Stat(path); err != nil {
-		msg := fmt.Sprintf("%s is missing: run %s", path, installCmd)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testkit.RequireOrSkip(t, rel, fmt.Errorf("%s is missing: run %s", path, installCmd))
 	}
 	return path
 }
