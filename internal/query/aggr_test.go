@@ -88,7 +88,7 @@ func rawStored(t *testing.T, ss []fsample) []storedChunk {
 	var out []storedChunk
 	for len(ss) > 0 {
 		n := min(120, len(ss))
-		c := xorChunk(t, ss[:n]...)
+		c := wireXOR(t, ss[:n]...)
 		out = append(out, storedChunk{mint: c.MinTime, maxt: c.MaxTime, raw: c.Raw})
 		ss = ss[n:]
 	}
