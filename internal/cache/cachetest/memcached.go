@@ -31,12 +31,7 @@ func StartMemcached(t testing.TB) *Memcached {
 	t.Helper()
 	bin, err := exec.LookPath("memcached")
 	testkit.RequireOrSkip(t, "memcached (install it with scripts/install-test-deps.sh)", err)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
+	port := testkit.FreePort(t)
 	m := &Memcached{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), bin: bin, port: port}
 	m.start(t)
 	return m

@@ -46,23 +46,6 @@ func Binary(t testing.TB, rel string) string {
 	return path
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// ClosedAddr returns a 127.0.0.1 address nothing listens on, for testing
-// unreachable endpoints.
-func ClosedAddr(t testing.TB) string {
-	return "127.0.0.1:" + strconv.Itoa(freePort(t))
-}
-
 // syncBuffer collects a process's output for failure messages.
 type syncBuffer struct {
 	mu  sync.Mutex
@@ -92,7 +75,7 @@ func startProcess(t testing.TB, name string, mkCmd func(port int) *exec.Cmd) (ad
 	t.Helper()
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		port := freePort(t)
+		port := testkit.FreePort(t)
 		cmd := mkCmd(port)
 		out := &syncBuffer{}
 		cmd.Stdout, cmd.Stderr = out, out
