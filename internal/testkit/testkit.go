@@ -1,7 +1,13 @@
 // Package testkit holds helpers shared by the tests of several packages:
-// the CI rule for missing test dependencies and building chunks and blocks
-// from samples. It depends on no component package and not on bench/; its
-// testing-free part (RepoRoot, InCI) is package testenv.
+// the CI rule for missing test dependencies (RequireOrSkip), chunks and
+// blocks from samples (XORChunk, Sample, CreateBlock, WriteChunks), PromQL
+// range queries (EvalRange), in-process stores for the querier
+// (LocalStore), loopback ports (FreePort, ClosedAddr) and metric values
+// (MetricValue).
+//
+// It depends on no component package and not on bench/. Its part that does
+// not import package testing (RepoRoot, InCI) is package testenv, for
+// test/e2e/e2eutil, which bench/ uses.
 package testkit
 
 import (
