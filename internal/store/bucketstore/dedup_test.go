@@ -2,7 +2,6 @@ package bucketstore_test
 
 import (
 	"fmt"
-	"math"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -16,19 +15,9 @@ import (
 	"github.com/strata-io/strata/internal/store/proxy"
 	"github.com/strata-io/strata/internal/store/storetest"
 	"github.com/strata-io/strata/internal/store/tsdbstore"
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/storepb"
 )
-
-// localClient is a store.Client over an in-process StoreServer.
-type localClient struct {
-	storepb.StoreClient
-	name string
-}
-
-func (localClient) LabelSets() []labels.Labels         { return nil }
-func (localClient) TimeRange() (int64, int64)          { return math.MinInt64, math.MaxInt64 }
-func (localClient) SupportsWithoutReplicaLabels() bool { return true }
-func (c localClient) String() string                   { return c.name }
 
 // TestQueryDedupHAPair uploads the 2h blocks of an HA pair (replica 1 scrapes
 // 7s later and counts 1,000 less, replica 0 was down for 20 minutes) and
@@ -44,13 +33,13 @@ func TestQueryDedupHAPair(t *testing.T) {
 		}
 	}
 	gateway := func(t *testing.T, bkt *countingBucket) store.Client {
-		return localClient{StoreClient: storepb.ServerAsClient(newStore(t, testConfig(), bkt)), name: "store"}
+		return testkit.NewLocalStore("store", newStore(t, testConfig(), bkt))
 	}
 	sidecar := func(t *testing.T, i int, series []storage.Series) store.Client {
 		ts := teststorage.New(t)
 		require.NoError(t, storetest.AppendSeries(t.Context(), ts.DB, series))
 		s := tsdbstore.New(ts.DB, tsdbstore.Config{ExternalLabels: ext(i)}, nil)
-		return localClient{StoreClient: storepb.ServerAsClient(s), name: fmt.Sprintf("sidecar-%d", i)}
+		return testkit.NewLocalStore(fmt.Sprintf("sidecar-%d", i), s)
 	}
 	blocks := [][2]int64{{start, start + 2*hour - 1}, {start + 2*hour, start + 4*hour - 1}}
 	replicas := [][]storage.Series{hatest.Replica(start, 0, false), hatest.Replica(start, 1, false)}

@@ -2,7 +2,6 @@ package promstore
 
 import (
 	"fmt"
-	"math"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -16,19 +15,9 @@ import (
 	"github.com/strata-io/strata/internal/store/proxy"
 	"github.com/strata-io/strata/internal/store/storetest"
 	"github.com/strata-io/strata/internal/store/tsdbstore"
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/storepb"
 )
-
-// haClient is a store.Client over an in-process StoreServer.
-type haClient struct {
-	storepb.StoreClient
-	name string
-}
-
-func (haClient) LabelSets() []labels.Labels         { return nil }
-func (haClient) TimeRange() (int64, int64)          { return math.MinInt64, math.MaxInt64 }
-func (haClient) SupportsWithoutReplicaLabels() bool { return true }
-func (c haClient) String() string                   { return c.name }
 
 // TestQueryDedupHAPair queries an HA pair (replica 1 scrapes 7s later and
 // counts 1,000 less, replica 0 was down for 20 minutes) through the querier
@@ -42,7 +31,7 @@ func TestQueryDedupHAPair(t *testing.T) {
 	sidecar := func(t *testing.T, i int, series []storage.Series) store.Client {
 		fp := newFakeProm(t, ext(i), fakePromOptions{})
 		fp.appendSeries(t, series)
-		return haClient{StoreClient: storepb.ServerAsClient(newStore(t, fp, nil)), name: fmt.Sprintf("sidecar-%d", i)}
+		return testkit.NewLocalStore(fmt.Sprintf("sidecar-%d", i), newStore(t, fp, nil))
 	}
 	replicas := [][]storage.Series{hatest.Replica(start, 0, false), hatest.Replica(start, 1, false)}
 
@@ -55,7 +44,7 @@ func TestQueryDedupHAPair(t *testing.T) {
 		}},
 		{"one store with both replicas' old data next to the sidecars", func(t *testing.T) []store.Client {
 			ts := teststorage.New(t)
-			out := []store.Client{haClient{StoreClient: storepb.ServerAsClient(tsdbstore.New(ts.DB, tsdbstore.Config{}, nil)), name: "store"}}
+			out := []store.Client{testkit.NewLocalStore("store", tsdbstore.New(ts.DB, tsdbstore.Config{}, nil))}
 			for i, r := range replicas {
 				_, recent := hatest.Split(r, start+twoHours)
 				old, _ := hatest.Split(hatest.Replica(start, i, true), start+twoHours)
