@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/strata-io/strata/internal/cache"
+	"github.com/strata-io/strata/internal/testkit"
 )
 
 func TestLRUSizeBoundAndEviction(t *testing.T) {
@@ -51,25 +52,11 @@ func TestLRUSizeBoundAndEviction(t *testing.T) {
 	_, misses = c.Fetch(ctx, []string{"huge"})
 	require.Equal(t, []string{"huge"}, misses)
 
-	require.Equal(t, float64(30), gaugeValue(t, reg, "strata_index_cache_bytes"))
+	require.Equal(t, float64(30), testkit.MetricValue(t, reg, "strata_index_cache_bytes"))
 	require.Equal(t, 1, testutil.CollectAndCount(reg, "strata_index_cache_oversized_items_total"))
 	evictions, err := testutil.GatherAndCount(reg, "strata_index_cache_evictions_total")
 	require.NoError(t, err)
 	require.Equal(t, 3, evictions, "one series per kind")
-}
-
-// gaugeValue returns the value of the gauge name gathered from reg.
-func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	t.Fatalf("metric %s not found", name)
-	return 0
 }
 
 func TestLRUMetricsByKind(t *testing.T) {

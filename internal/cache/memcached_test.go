@@ -3,7 +3,6 @@ package cache_test
 import (
 	"bytes"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/strata-io/strata/internal/cache"
 	"github.com/strata-io/strata/internal/cache/cachetest"
+	"github.com/strata-io/strata/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -139,11 +139,7 @@ func errorsTotal(t *testing.T, reg *prometheus.Registry) float64 {
 }
 
 func TestMemcachedNeverReachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close()) // nothing listens there now
-	c := newMemcached(t, addr, nil)
+	c := newMemcached(t, testkit.ClosedAddr(t), nil)
 	hits, misses := c.Fetch(t.Context(), []string{"S:x:1", "S:x:2"})
 	require.Empty(t, hits)
 	require.Equal(t, []string{"S:x:1", "S:x:2"}, misses)

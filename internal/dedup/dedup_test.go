@@ -1,19 +1,19 @@
 package dedup
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/tsdb/chunks"
 	"github.com/prometheus/prometheus/tsdb/tsdbutil"
 	"github.com/prometheus/prometheus/util/annotations"
 	"github.com/stretchr/testify/require"
+
+	"github.com/strata-io/strata/internal/testkit"
 )
 
 // smpl is a test sample: a float, or a histogram when h is set.
@@ -297,26 +297,14 @@ func TestRateAcrossSwitch(t *testing.T) {
 			}}, nil
 		})
 	}
-	eng := promql.NewEngine(promql.EngineOpts{MaxSamples: 1e6, Timeout: time.Minute, LookbackDelta: 5 * time.Minute})
-	t.Cleanup(func() { require.NoError(t, eng.Close()) })
-	run := func(q storage.Queryable) promql.Matrix {
-		qry, err := eng.NewRangeQuery(context.Background(), q, nil, "rate(requests_total[5m])",
-			time.UnixMilli(300_000), time.UnixMilli(3_500_000), time.Minute)
-		require.NoError(t, err)
-		res := qry.Exec(context.Background())
-		require.NoError(t, res.Err)
-		m, err := res.Matrix()
-		require.NoError(t, err)
-		require.Len(t, m, 1)
-		return m
-	}
-	deduped := run(queryable(a, b))
-	single := run(queryable(b))
-	require.Len(t, deduped[0].Floats, len(single[0].Floats))
-	for i, p := range deduped[0].Floats {
-		want := single[0].Floats[i]
-		require.Equal(t, want.T, p.T)
-		require.InEpsilon(t, want.F, p.F, 0.01, "rate at %d", p.T)
+	const expr = "rate(requests_total[5m])"
+	deduped := testkit.EvalRange(t, queryable(a, b), expr, 300_000, 3_500_000, time.Minute)
+	single := testkit.EvalRange(t, queryable(b), expr, 300_000, 3_500_000, time.Minute)
+	require.Len(t, deduped, len(single))
+	for ts, want := range single {
+		got, ok := deduped[ts]
+		require.True(t, ok, "no deduplicated rate at %d", ts)
+		require.InEpsilon(t, want, got, 0.01, "rate at %d", ts)
 	}
 }
 

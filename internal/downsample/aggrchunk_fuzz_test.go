@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/stretchr/testify/require"
+
+	"github.com/strata-io/strata/internal/testkit"
 )
 
 // maxChunkSamples bounds the samples read from one section: a chunk stores
@@ -44,7 +46,7 @@ func fuzzSeedChunks(t testing.TB) [][]byte {
 	require.NoError(t, err)
 	app.Append(0, 1_700_000_300_000, 12.5)
 	app.Append(0, 1_700_000_600_000, math.NaN())
-	b, err := EncodeAggrChunk([NumAggrTypes]chunkenc.Chunk{nil, x2, nil, xorChunk(t, fsample{1_700_000_300_000, 7}), nil})
+	b, err := EncodeAggrChunk([NumAggrTypes]chunkenc.Chunk{nil, x2, nil, testkit.XORChunk(t, fsample{1_700_000_300_000, 7}), nil})
 	require.NoError(t, err)
 	return append(out, b, []byte{0, 0, 0, 0, 0})
 }

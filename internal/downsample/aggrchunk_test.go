@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/prometheus/tsdb/chunks"
 	"github.com/stretchr/testify/require"
 
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
@@ -17,16 +18,8 @@ type fsample struct {
 	v float64
 }
 
-func xorChunk(t testing.TB, ss ...fsample) chunkenc.Chunk {
-	t.Helper()
-	c := chunkenc.NewXORChunk()
-	app, err := c.Appender()
-	require.NoError(t, err)
-	for _, s := range ss {
-		app.Append(0, s.t, s.v)
-	}
-	return c
-}
+func (s fsample) T() int64   { return s.t }
+func (s fsample) F() float64 { return s.v }
 
 func samplesOf(t testing.TB, it chunkenc.Iterator) []fsample {
 	t.Helper()
@@ -74,7 +67,7 @@ func TestEncodeAggrChunkRoundTrip(t *testing.T) {
 			var in [NumAggrTypes]chunkenc.Chunk
 			for i, p := range tc.present {
 				if p {
-					in[i] = xorChunk(t, full[i]...)
+					in[i] = testkit.XORChunk(t, full[i]...)
 				}
 			}
 			b, err := EncodeAggrChunk(in)
@@ -111,8 +104,8 @@ func TestAggrChunkXOR2Section(t *testing.T) {
 
 func TestAggrChunkCorrupt(t *testing.T) {
 	in := [NumAggrTypes]chunkenc.Chunk{
-		xorChunk(t, fsample{1, 1}), xorChunk(t, fsample{1, 2}), xorChunk(t, fsample{1, 3}),
-		xorChunk(t, fsample{1, 4}), xorChunk(t, fsample{1, 5}, fsample{1, 5}),
+		testkit.XORChunk(t, fsample{1, 1}), testkit.XORChunk(t, fsample{1, 2}), testkit.XORChunk(t, fsample{1, 3}),
+		testkit.XORChunk(t, fsample{1, 4}), testkit.XORChunk(t, fsample{1, 5}, fsample{1, 5}),
 	}
 	good, err := EncodeAggrChunk(in)
 	require.NoError(t, err)
@@ -182,7 +175,7 @@ func TestChunkSegmentRoundTrip(t *testing.T) {
 	metas, err := Downsample(listIterator(raw), Resolution5m)
 	require.NoError(t, err)
 	require.Len(t, metas, 1)
-	plain := chunks.Meta{MinTime: 0, MaxTime: 10, Chunk: xorChunk(t, fsample{0, 1}, fsample{10, 2})}
+	plain := chunks.Meta{MinTime: 0, MaxTime: 10, Chunk: testkit.XORChunk(t, fsample{0, 1}, fsample{10, 2})}
 	metas = append(metas, plain)
 
 	dir := filepath.Join(t.TempDir(), "chunks")

@@ -30,6 +30,7 @@ import (
 	"github.com/strata-io/strata/internal/downsample"
 	"github.com/strata-io/strata/internal/store/bucketstore"
 	"github.com/strata-io/strata/internal/store/storetest"
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/metadata"
 	"github.com/strata-io/strata/pkg/storepb"
 )
@@ -103,10 +104,7 @@ func samplesByName(t *testing.T, series []storage.Series) map[string][]storetest
 // it a thanos section with ext and returns its directory.
 func writeRawBlock(t *testing.T, series []storage.Series) string {
 	t.Helper()
-	dir, err := tsdb.CreateBlock(series, t.TempDir(), 10*span, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	meta, err := metadata.ReadFromDir(dir)
-	require.NoError(t, err)
+	dir, meta := testkit.CreateBlock(t, t.TempDir(), 10*span, series...)
 	meta.Thanos.SetLabels(ext)
 	meta.Thanos.Source = metadata.SidecarSource
 	meta.Thanos.Extensions = map[string]any{"tenant": "team-a"}
@@ -613,8 +611,7 @@ func BenchmarkBlockDownsampler(b *testing.B) {
 		numSamples += len(smps)
 		series = append(series, storetest.NewSeries(labels.FromStrings(labels.MetricName, "requests_total", "series", string(rune('a'+s%26))+string(rune('a'+s/26))), smps))
 	}
-	dir, err := tsdb.CreateBlock(series, b.TempDir(), 10*span, slog.New(slog.DiscardHandler))
-	require.NoError(b, err)
+	dir, _ := testkit.CreateBlock(b, b.TempDir(), 10*span, series...)
 	d := downsample.NewBlockDownsampler(nil)
 	for b.Loop() {
 		dst := b.TempDir()
@@ -625,30 +622,16 @@ func BenchmarkBlockDownsampler(b *testing.B) {
 }
 
 // writeBlock writes a block of resolution res with the given chunks per
-// series (sorted by labels) with Prometheus' writers and returns its
-// directory.
+// series with Prometheus' writers and returns its directory.
 func writeBlock(t *testing.T, res int64, series []labels.Labels, chks [][]chunks.Meta) string {
 	t.Helper()
 	id := ulid.MustNew(ulid.Now(), rand.Reader)
 	dir := filepath.Join(t.TempDir(), id.String())
-	cw, err := chunks.NewWriter(filepath.Join(dir, metadata.ChunksDirname))
-	require.NoError(t, err)
-	iw, err := index.NewWriter(t.Context(), filepath.Join(dir, metadata.IndexFilename))
-	require.NoError(t, err)
-	var syms []string
-	for _, ls := range series {
-		ls.Range(func(l labels.Label) { syms = append(syms, l.Name, l.Value) })
-	}
-	slices.Sort(syms)
-	for _, sym := range slices.Compact(syms) {
-		require.NoError(t, iw.AddSymbol(sym))
-	}
+	kit := make([]testkit.ChunkSeries, 0, len(series))
 	for i, ls := range series {
-		require.NoError(t, cw.WriteChunks(chks[i]...))
-		require.NoError(t, iw.AddSeries(storage.SeriesRef(i+1), ls, chks[i]...))
+		kit = append(kit, testkit.ChunkSeries{Labels: ls, Chunks: chks[i]})
 	}
-	require.NoError(t, cw.Close())
-	require.NoError(t, iw.Close())
+	testkit.WriteChunks(t, dir, kit)
 	m := &metadata.Meta{BlockMeta: tsdb.BlockMeta{
 		ULID: id, MinTime: t0, MaxTime: t0 + span, Version: metadata.TSDBVersion1,
 		Compaction: tsdb.BlockMetaCompaction{Level: 3, Sources: []ulid.ULID{id}},

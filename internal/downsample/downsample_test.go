@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/tsdb/chunks"
 	"github.com/stretchr/testify/require"
+
+	"github.com/strata-io/strata/internal/testkit"
 )
 
 // rawSeries returns n samples every step ms from start. Without rng the
@@ -54,7 +56,7 @@ func rawChunks(t testing.TB, ss []fsample) []chunkenc.Chunk {
 	var out []chunkenc.Chunk
 	for len(ss) > 0 {
 		n := min(120, len(ss))
-		out = append(out, xorChunk(t, ss[:n]...))
+		out = append(out, testkit.XORChunk(t, ss[:n]...))
 		ss = ss[n:]
 	}
 	return out

@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/stretchr/testify/require"
+
+	"github.com/strata-io/strata/internal/testkit"
 )
 
 func TestCounterIterator(t *testing.T) {
@@ -57,7 +59,7 @@ func TestCounterIterator(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var chks []chunkenc.Chunk
 			for _, c := range tc.chunks {
-				chks = append(chks, xorChunk(t, c...))
+				chks = append(chks, testkit.XORChunk(t, c...))
 			}
 			require.Equal(t, tc.want, samplesOf(t, NewCounterIterator(chks)))
 
@@ -87,15 +89,15 @@ func TestCounterIteratorErrors(t *testing.T) {
 	require.NoError(t, err)
 	_, _, _, err = app.AppendHistogram(nil, 0, 5, &histogram.Histogram{Count: 1, ZeroCount: 1, ZeroThreshold: 0.001}, false)
 	require.NoError(t, err)
-	require.ErrorContains(t, drain(NewCounterIterator([]chunkenc.Chunk{xorChunk(t, fsample{0, 1}), h})), "want floats")
+	require.ErrorContains(t, drain(NewCounterIterator([]chunkenc.Chunk{testkit.XORChunk(t, fsample{0, 1}), h})), "want floats")
 
 	ac := AggrChunk{1, 2, 3}
 	require.ErrorIs(t, drain(NewCounterIterator([]chunkenc.Chunk{&ac})), ErrNotAggregate, "a whole aggregate chunk is not a counter section")
 }
 
 func TestAverageIterator(t *testing.T) {
-	sums := []chunkenc.Chunk{xorChunk(t, fsample{10, 30}, fsample{20, 9}), xorChunk(t, fsample{30, 5})}
-	counts := []chunkenc.Chunk{xorChunk(t, fsample{10, 3}, fsample{20, 3}), xorChunk(t, fsample{30, 2})}
+	sums := []chunkenc.Chunk{testkit.XORChunk(t, fsample{10, 30}, fsample{20, 9}), testkit.XORChunk(t, fsample{30, 5})}
+	counts := []chunkenc.Chunk{testkit.XORChunk(t, fsample{10, 3}, fsample{20, 3}), testkit.XORChunk(t, fsample{30, 2})}
 	require.Equal(t, []fsample{{10, 10}, {20, 3}, {30, 2.5}}, samplesOf(t, NewAverageIterator(sums, counts)))
 
 	it := NewAverageIterator(sums, counts)
@@ -109,8 +111,8 @@ func TestAverageIterator(t *testing.T) {
 		err         string
 	}{
 		{name: "chunk counts differ", sums: sums, count: counts[:1], err: "one count chunk per sum chunk"},
-		{name: "timestamps differ", sums: sums[:1], count: []chunkenc.Chunk{xorChunk(t, fsample{10, 3}, fsample{21, 3})}, err: "disagree"},
-		{name: "sample counts differ", sums: sums[:1], count: []chunkenc.Chunk{xorChunk(t, fsample{10, 3})}, err: "different numbers of samples"},
+		{name: "timestamps differ", sums: sums[:1], count: []chunkenc.Chunk{testkit.XORChunk(t, fsample{10, 3}, fsample{21, 3})}, err: "disagree"},
+		{name: "sample counts differ", sums: sums[:1], count: []chunkenc.Chunk{testkit.XORChunk(t, fsample{10, 3})}, err: "different numbers of samples"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			it := NewAverageIterator(tc.sums, tc.count)
@@ -122,6 +124,6 @@ func TestAverageIterator(t *testing.T) {
 }
 
 func TestChunksIteratorDropsRepeats(t *testing.T) {
-	chks := []chunkenc.Chunk{xorChunk(t, fsample{1, 1}, fsample{2, 2}), xorChunk(t, fsample{2, 9}, fsample{3, 3}), xorChunk(t, fsample{1, 7})}
+	chks := []chunkenc.Chunk{testkit.XORChunk(t, fsample{1, 1}, fsample{2, 2}), testkit.XORChunk(t, fsample{2, 9}, fsample{3, 3}), testkit.XORChunk(t, fsample{1, 7})}
 	require.Equal(t, []fsample{{1, 1}, {2, 2}, {3, 3}}, samplesOf(t, NewChunksIterator(chks)))
 }

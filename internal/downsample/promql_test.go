@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/tsdb/chunks"
 	"github.com/prometheus/prometheus/util/annotations"
 	"github.com/stretchr/testify/require"
+
+	"github.com/strata-io/strata/internal/testkit"
 )
 
 // iterQueryable serves one series per metric name, each read through the
@@ -64,29 +65,6 @@ func (iterQueryable) LabelNames(context.Context, *storage.LabelHints, ...*labels
 }
 
 func (iterQueryable) Close() error { return nil }
-
-// queryPair evaluates two range queries from start to end (ms) every step
-// and returns their points by timestamp.
-func queryPair(t *testing.T, q storage.Queryable, a, b string, start, end int64, step time.Duration) (map[int64]float64, map[int64]float64) {
-	t.Helper()
-	eng := promql.NewEngine(promql.EngineOpts{MaxSamples: 50_000_000, Timeout: time.Minute, LookbackDelta: 5 * time.Minute})
-	run := func(expr string) map[int64]float64 {
-		qry, err := eng.NewRangeQuery(context.Background(), q, nil, expr, time.UnixMilli(start), time.UnixMilli(end), step)
-		require.NoError(t, err)
-		defer qry.Close()
-		res := qry.Exec(context.Background())
-		require.NoError(t, res.Err, expr)
-		m, err := res.Matrix()
-		require.NoError(t, err)
-		require.Len(t, m, 1, expr)
-		out := make(map[int64]float64, len(m[0].Floats))
-		for _, p := range m[0].Floats {
-			out[p.T] = p.F
-		}
-		return out
-	}
-	return run(a), run(b)
-}
 
 // promqlData is 48h of two counters and one gauge scraped every 15s from
 // t=0, with their 5m downsampled chunks. The request counter grows like web
@@ -169,7 +147,8 @@ func TestPromQLRateOverCounterAggregate(t *testing.T) {
 		{name: "rate 6h of a noisy counter", raw: "rate(raw_noisy[6h])", agg: "rate(agg_noisy[6h])", step: 5 * time.Minute, worst: 0.01},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			raw, agg := queryPair(t, d.q, tc.raw, tc.agg, 6*3600_000, end, tc.step)
+			raw := testkit.EvalRange(t, d.q, tc.raw, 6*3600_000, end, tc.step)
+			agg := testkit.EvalRange(t, d.q, tc.agg, 6*3600_000, end, tc.step)
 			require.Greater(t, len(raw), 100)
 			worst, bias := 0.0, 0.0
 			for ts, want := range raw {
@@ -210,7 +189,8 @@ func TestPromQLOverTimeFromAggregates(t *testing.T) {
 		{name: "max_over_time at 1h resolution", raw: "max_over_time(raw_gauge[6h])", agg: "max_over_time(agg1h_max[6h])", start: at1h, step: time.Hour},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			raw, agg := queryPair(t, d.q, tc.raw, tc.agg, tc.start, end, tc.step)
+			raw := testkit.EvalRange(t, d.q, tc.raw, tc.start, end, tc.step)
+			agg := testkit.EvalRange(t, d.q, tc.agg, tc.start, end, tc.step)
 			require.Greater(t, len(raw), 40)
 			require.Len(t, agg, len(raw))
 			for ts, want := range raw {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/strata-io/strata/internal/objstore"
 	"github.com/strata-io/strata/internal/objstore/objstoretest"
+	"github.com/strata-io/strata/internal/testkit"
 )
 
 // errorCase is a broken variant of a working configuration and what Check
@@ -59,7 +60,7 @@ var providers = []struct {
 		shared: true,
 		errorCases: func(t *testing.T, cfg objstore.Config) []errorCase {
 			endpoint := cfg.Config["endpoint"].(string)
-			closed := objstoretest.ClosedAddr(t)
+			closed := testkit.ClosedAddr(t)
 			// max_retries: 1 because the S3 client retries network errors
 			// with backoff (seconds) by default.
 			return []errorCase{

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/tsdb/chunks"
@@ -18,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/strata-io/strata/internal/downsample"
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
@@ -88,7 +88,7 @@ func rawStored(t *testing.T, ss []fsample) []storedChunk {
 	var out []storedChunk
 	for len(ss) > 0 {
 		n := min(120, len(ss))
-		c := xorChunk(t, ss[:n]...)
+		c := wireXOR(t, ss[:n]...)
 		out = append(out, storedChunk{mint: c.MinTime, maxt: c.MaxTime, raw: c.Raw})
 		ss = ss[n:]
 	}
@@ -152,26 +152,6 @@ func (s *aggrStore) queryable(opts Options) storage.Queryable {
 	return NewQueryableCreator(storepb.ServerAsClient(s), nil, nil)(opts)
 }
 
-// evalRange runs expr from start to end (ms) every step and returns its only
-// series' points by timestamp.
-func evalRange(t *testing.T, q storage.Queryable, expr string, start, end int64, step time.Duration) map[int64]float64 {
-	t.Helper()
-	eng := promql.NewEngine(promql.EngineOpts{MaxSamples: 50_000_000, Timeout: time.Minute, LookbackDelta: 5 * time.Minute})
-	qry, err := eng.NewRangeQuery(context.Background(), q, nil, expr, time.UnixMilli(start), time.UnixMilli(end), step)
-	require.NoError(t, err)
-	defer qry.Close()
-	res := qry.Exec(context.Background())
-	require.NoError(t, res.Err, expr)
-	m, err := res.Matrix()
-	require.NoError(t, err)
-	require.Len(t, m, 1, expr)
-	out := make(map[int64]float64, len(m[0].Floats))
-	for _, p := range m[0].Floats {
-		out[p.T] = p.F
-	}
-	return out
-}
-
 func TestDownsampledThroughPromQL(t *testing.T) {
 	d := newAggrTestData()
 	split := func(ss []fsample, from, to int64) []fsample {
@@ -228,8 +208,8 @@ func TestDownsampledThroughPromQL(t *testing.T) {
 			{name: "min_over_time 1h", raw: "min_over_time(raw_gauge[1h])", agg: "min_over_time(ds_gauge[1h])", start: atWindowEnd, step: 5 * time.Minute},
 		} {
 			t.Run(name(tc.name), func(t *testing.T) {
-				raw := evalRange(t, q, tc.raw, tc.start, d.end, tc.step)
-				agg := evalRange(t, q, tc.agg, tc.start, d.end, tc.step)
+				raw := testkit.EvalRange(t, q, tc.raw, tc.start, d.end, tc.step)
+				agg := testkit.EvalRange(t, q, tc.agg, tc.start, d.end, tc.step)
 				require.NotEmpty(t, raw)
 				require.Len(t, agg, len(raw))
 				for ts, want := range raw {
@@ -244,9 +224,9 @@ func TestDownsampledThroughPromQL(t *testing.T) {
 			})
 		}
 		t.Run(name("no spurious resets at chunk boundaries"), func(t *testing.T) {
-			raw := evalRange(t, q, "resets(raw_steady[48h])", d.end, d.end, time.Minute)
+			raw := testkit.EvalRange(t, q, "resets(raw_steady[48h])", d.end, d.end, time.Minute)
 			require.Equal(t, map[int64]float64{d.end: 0}, raw)
-			agg := evalRange(t, q, "resets(ds_steady[48h])", d.end, d.end, time.Minute)
+			agg := testkit.EvalRange(t, q, "resets(ds_steady[48h])", d.end, d.end, time.Minute)
 			require.Equal(t, map[int64]float64{d.end: 0}, agg)
 		})
 	}

@@ -41,7 +41,7 @@ func benchFrames(b *testing.B, replicaLabel bool) []*storepb.SeriesResponse {
 			var chunks []*storepb.AggrChunk
 			for c := range 4 {
 				start := int64(c*120*15_000 + src*5_000)
-				chunks = append(chunks, xorChunk(b, floats(start, start+119*15_000, 15_000)...))
+				chunks = append(chunks, wireXOR(b, floats(start, start+119*15_000, 15_000)...))
 			}
 			frames = append(frames, seriesFrame(lset, chunks...))
 		}

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/util/teststorage"
@@ -17,6 +16,7 @@ import (
 	"github.com/strata-io/strata/internal/store/proxy"
 	"github.com/strata-io/strata/internal/store/storetest"
 	"github.com/strata-io/strata/internal/store/tsdbstore"
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
@@ -96,17 +96,6 @@ func wireChunksOf(t *testing.T, s storage.Series) []*storepb.AggrChunk {
 	return out
 }
 
-// haClient is a store.Client over an in-process StoreServer.
-type haClient struct {
-	storepb.StoreClient
-	name string
-}
-
-func (haClient) LabelSets() []labels.Labels         { return nil }
-func (haClient) TimeRange() (int64, int64)          { return -1 << 62, 1 << 62 }
-func (haClient) SupportsWithoutReplicaLabels() bool { return true }
-func (c haClient) String() string                   { return c.name }
-
 // tsdbClient serves series from a new TSDB through a tsdbstore.
 func tsdbClient(t *testing.T, name string, ss ...[]storage.Series) store.Client {
 	ts := teststorage.New(t)
@@ -114,7 +103,7 @@ func tsdbClient(t *testing.T, name string, ss ...[]storage.Series) store.Client 
 	for _, s := range ss {
 		require.NoError(t, storetest.AppendSeries(t.Context(), ts.DB, s))
 	}
-	return haClient{StoreClient: storepb.ServerAsClient(tsdbstore.New(ts.DB, tsdbstore.Config{}, nil)), name: name}
+	return testkit.NewLocalStore(name, tsdbstore.New(ts.DB, tsdbstore.Config{}, nil))
 }
 
 // TestDedupHAPair deduplicates an HA pair (replicas scraping at different
@@ -132,7 +121,7 @@ func TestDedupHAPair(t *testing.T) {
 		clients func(t *testing.T) []store.Client
 	}{
 		{"one store merging the replicas' chunks", func(t *testing.T) []store.Client {
-			return []store.Client{haClient{StoreClient: storepb.ServerAsClient(newMergingStore(t, r0, r1)), name: "gateway"}}
+			return []store.Client{testkit.NewLocalStore("gateway", newMergingStore(t, r0, r1))}
 		}},
 		{"one tsdb store serving both replicas", func(t *testing.T) []store.Client {
 			return []store.Client{tsdbClient(t, "tsdb", r0, r1)}
@@ -142,14 +131,14 @@ func TestDedupHAPair(t *testing.T) {
 		}},
 		{"old data in one merging store, recent data per replica", func(t *testing.T) []store.Client {
 			return []store.Client{
-				haClient{StoreClient: storepb.ServerAsClient(newMergingStore(t, old0, old1)), name: "gateway"},
+				testkit.NewLocalStore("gateway", newMergingStore(t, old0, old1)),
 				tsdbClient(t, "sidecar-0", new0),
 				tsdbClient(t, "sidecar-1", new1),
 			}
 		}},
 		{"overlapping copies of each replica", func(t *testing.T) []store.Client {
 			return []store.Client{
-				haClient{StoreClient: storepb.ServerAsClient(newMergingStore(t, r0, r1)), name: "gateway"},
+				testkit.NewLocalStore("gateway", newMergingStore(t, r0, r1)),
 				tsdbClient(t, "sidecar-0", new0),
 				tsdbClient(t, "sidecar-1", new1),
 			}

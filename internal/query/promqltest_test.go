@@ -3,7 +3,6 @@ package query
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +23,7 @@ import (
 	"github.com/strata-io/strata/internal/store"
 	"github.com/strata-io/strata/internal/store/proxy"
 	"github.com/strata-io/strata/internal/store/tsdbstore"
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
@@ -76,16 +76,6 @@ type strataStorage struct {
 func (s *strataStorage) Querier(mint, maxt int64) (storage.Querier, error) {
 	return s.queryable.Querier(mint, maxt)
 }
-
-// localClient is a store.Client over an in-process StoreServer.
-type localClient struct {
-	storepb.StoreClient
-}
-
-func (localClient) LabelSets() []labels.Labels         { return nil }
-func (localClient) TimeRange() (int64, int64)          { return math.MinInt64, math.MaxInt64 }
-func (localClient) SupportsWithoutReplicaLabels() bool { return true }
-func (localClient) String() string                     { return "local-tsdb" }
 
 // corpus returns the PromQL test files of the Prometheus module in use.
 func corpus(t *testing.T) map[string]string {
@@ -159,7 +149,7 @@ func TestPromQLCorpus(t *testing.T) {
 					opt.FloatChunkEncoding = chunkenc.EncXOR2
 					opt.EnableHistogramSTEncoding = true
 				})
-				clients := []store.Client{localClient{storepb.ServerAsClient(tsdbstore.New(ts.DB, tsdbstore.Config{}, nil))}}
+				clients := []store.Client{testkit.NewLocalStore("local-tsdb", tsdbstore.New(ts.DB, tsdbstore.Config{}, nil))}
 				if tc.replicas > 0 {
 					clients = clients[:0]
 					for i := range tc.replicas {
@@ -171,7 +161,7 @@ func TestPromQLCorpus(t *testing.T) {
 							db = rechunked{db: ts.DB, size: 3 + 4*i}
 						}
 						cfg := tsdbstore.Config{ExternalLabels: labels.FromStrings("strata_replica", strconv.Itoa(i))}
-						clients = append(clients, localClient{storepb.ServerAsClient(tsdbstore.New(db, cfg, nil))})
+						clients = append(clients, testkit.NewLocalStore("local-tsdb", tsdbstore.New(db, cfg, nil)))
 					}
 				}
 				px := proxy.New(proxy.Config{}, func() []store.Client { return clients }, nil, nil)

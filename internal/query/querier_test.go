@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/strata-io/strata/internal/store"
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
@@ -58,15 +59,14 @@ type fsample struct {
 	h *histogram.Histogram
 }
 
-// xorChunk encodes float samples as a wire chunk.
-func xorChunk(t testing.TB, ss ...fsample) *storepb.AggrChunk {
-	c := chunkenc.NewXORChunk()
-	app, err := c.Appender()
-	require.NoError(t, err)
-	for _, s := range ss {
-		app.Append(0, s.t, s.f)
-	}
-	return &storepb.AggrChunk{MinTime: ss[0].t, MaxTime: ss[len(ss)-1].t, Raw: &storepb.Chunk{Type: storepb.Chunk_XOR, Data: c.Bytes()}}
+func (s fsample) T() int64   { return s.t }
+func (s fsample) F() float64 { return s.f }
+
+// wireXOR encodes float samples as a wire chunk.
+func wireXOR(t testing.TB, ss ...fsample) *storepb.AggrChunk {
+	t.Helper()
+	m := testkit.XORChunkMeta(t, ss...)
+	return &storepb.AggrChunk{MinTime: m.MinTime, MaxTime: m.MaxTime, Raw: &storepb.Chunk{Type: storepb.Chunk_XOR, Data: m.Chunk.Bytes()}}
 }
 
 // floats returns samples every step ms in [from, to] with value t/1000.
@@ -238,7 +238,7 @@ func TestSelectWarningsAndErrors(t *testing.T) {
 	frames := []*storepb.SeriesResponse{
 		warningFrame("store b: connection refused"),
 		{Result: &storepb.SeriesResponse_Batch{Batch: &storepb.SeriesBatch{Series: []*storepb.Series{
-			{Labels: storepb.LabelsToProto(a), Chunks: []*storepb.AggrChunk{xorChunk(t, floats(0, 60_000, 15_000)...)}},
+			{Labels: storepb.LabelsToProto(a), Chunks: []*storepb.AggrChunk{wireXOR(t, floats(0, 60_000, 15_000)...)}},
 		}}}},
 	}
 
@@ -270,9 +270,9 @@ func TestSelectMergesCopies(t *testing.T) {
 	hs := tsdbutil.GenerateTestHistograms(4)
 	frames := []*storepb.SeriesResponse{
 		// Two stores serve a: one old block plus an overlapping recent one.
-		seriesFrame(a, xorChunk(t, floats(0, 60_000, 15_000)...), xorChunk(t, floats(120_000, 180_000, 15_000)...)),
-		seriesFrame(a, xorChunk(t, floats(45_000, 135_000, 15_000)...)),
-		seriesFrame(b, histChunk(t, fsample{t: 0, h: hs[0]}, fsample{t: 15_000, h: hs[1]}), xorChunk(t, floats(30_000, 45_000, 15_000)...)),
+		seriesFrame(a, wireXOR(t, floats(0, 60_000, 15_000)...), wireXOR(t, floats(120_000, 180_000, 15_000)...)),
+		seriesFrame(a, wireXOR(t, floats(45_000, 135_000, 15_000)...)),
+		seriesFrame(b, histChunk(t, fsample{t: 0, h: hs[0]}, fsample{t: 15_000, h: hs[1]}), wireXOR(t, floats(30_000, 45_000, 15_000)...)),
 		seriesFrame(b, histChunk(t, fsample{t: 15_000, h: hs[1]}, fsample{t: 30_000, h: hs[2]})),
 	}
 	q := newQuerier(t, &fakeStore{frames: frames}, Options{})
@@ -305,18 +305,18 @@ func TestSelectDeduplicates(t *testing.T) {
 		{
 			name: "stores stripped the replica label",
 			frames: []*storepb.SeriesResponse{
-				seriesFrame(want, xorChunk(t, gappy...)),
-				seriesFrame(want, xorChunk(t, floats(5_000, 605_000, 15_000)...)),
-				seriesFrame(other, xorChunk(t, floats(0, 15_000, 15_000)...)),
+				seriesFrame(want, wireXOR(t, gappy...)),
+				seriesFrame(want, wireXOR(t, floats(5_000, 605_000, 15_000)...)),
+				seriesFrame(other, wireXOR(t, floats(0, 15_000, 15_000)...)),
 			},
 		},
 		{
 			// Sorted with the replica label, the copies are not consecutive.
 			name: "stores kept the replica label",
 			frames: []*storepb.SeriesResponse{
-				seriesFrame(r0, xorChunk(t, gappy...)),
-				seriesFrame(labels.FromStrings("__name__", "up", "job", "a", "replica", "0", "zone", "x"), xorChunk(t, floats(0, 15_000, 15_000)...)),
-				seriesFrame(r1, xorChunk(t, floats(5_000, 605_000, 15_000)...)),
+				seriesFrame(r0, wireXOR(t, gappy...)),
+				seriesFrame(labels.FromStrings("__name__", "up", "job", "a", "replica", "0", "zone", "x"), wireXOR(t, floats(0, 15_000, 15_000)...)),
+				seriesFrame(r1, wireXOR(t, floats(5_000, 605_000, 15_000)...)),
 			},
 		},
 	} {
@@ -340,9 +340,9 @@ func TestSelectDeduplicates(t *testing.T) {
 
 func TestSeekAcrossChunks(t *testing.T) {
 	chunks := []chunkRef{
-		{c: xorChunk(t, floats(0, 60_000, 15_000)...)},
-		{c: xorChunk(t, floats(120_000, 180_000, 15_000)...)},
-		{c: xorChunk(t, floats(150_000, 240_000, 30_000)...), src: 1},
+		{c: wireXOR(t, floats(0, 60_000, 15_000)...)},
+		{c: wireXOR(t, floats(120_000, 180_000, 15_000)...)},
+		{c: wireXOR(t, floats(150_000, 240_000, 30_000)...), src: 1},
 	}
 	it := newChunksIterator(chunks, nil)
 	require.Equal(t, chunkenc.ValFloat, it.Seek(70_000))
@@ -359,8 +359,8 @@ func TestSeekAcrossChunks(t *testing.T) {
 }
 
 func TestDownsampledAverage(t *testing.T) {
-	sum := xorChunk(t, fsample{t: 0, f: 10}, fsample{t: 300_000, f: 30})
-	count := xorChunk(t, fsample{t: 0, f: 5}, fsample{t: 300_000, f: 10})
+	sum := wireXOR(t, fsample{t: 0, f: 10}, fsample{t: 300_000, f: 30})
+	count := wireXOR(t, fsample{t: 0, f: 5}, fsample{t: 300_000, f: 10})
 	c := &storepb.AggrChunk{MinTime: 0, MaxTime: 300_000, Sum: sum.Raw, Count: count.Raw}
 	it := newSeriesIterator([]chunkRef{{c: c}}, aggrsFor("avg_over_time"))
 	var vals []float64
@@ -414,9 +414,9 @@ func TestSelectDeduplicatedLimit(t *testing.T) {
 		return labels.FromStrings("__name__", "up", "job", job, "replica", replica)
 	}
 	frames := []*storepb.SeriesResponse{
-		seriesFrame(r("0", "a"), xorChunk(t, floats(0, 60_000, 15_000)...)),
-		seriesFrame(r("1", "a"), xorChunk(t, floats(7_000, 67_000, 15_000)...)),
-		seriesFrame(r("0", "b"), xorChunk(t, floats(0, 60_000, 15_000)...)),
+		seriesFrame(r("0", "a"), wireXOR(t, floats(0, 60_000, 15_000)...)),
+		seriesFrame(r("1", "a"), wireXOR(t, floats(7_000, 67_000, 15_000)...)),
+		seriesFrame(r("0", "b"), wireXOR(t, floats(0, 60_000, 15_000)...)),
 	}
 	q := newQuerier(t, &fakeStore{frames: frames}, Options{Deduplicate: true, ReplicaLabels: []string{"replica"}})
 	set := q.Select(context.Background(), true, &storage.SelectHints{Start: 0, End: 600_000, Limit: 1})

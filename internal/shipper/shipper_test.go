@@ -16,16 +16,15 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
-	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/tsdb/chunks"
 	"github.com/stretchr/testify/require"
 	"github.com/thanos-io/objstore"
 	"go.uber.org/goleak"
 
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/metadata"
 )
 
@@ -52,16 +51,12 @@ func writeBlock(t *testing.T, dir string, id ulid.ULID, mint int64, level int, s
 	for i := range 3 {
 		var samples []chunks.Sample
 		for ts := mint; ts < mint+2*hour; ts += 60_000 {
-			samples = append(samples, sample{t: ts, f: float64(ts)})
+			samples = append(samples, testkit.Sample{Time: ts, Value: float64(ts)})
 		}
 		ls := labels.FromStrings("__name__", "up", "instance", string(rune('a'+i)))
 		series = append(series, storage.NewListSeries(ls, samples))
 	}
-	tmp := t.TempDir()
-	created, err := tsdb.CreateBlock(series, tmp, 2*hour, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	m, err := metadata.ReadFromDir(created)
-	require.NoError(t, err)
+	created, m := testkit.CreateBlock(t, t.TempDir(), 2*hour, series...)
 	m.ULID = id
 	m.Compaction.Level = level
 	if len(sources) == 0 {
@@ -73,20 +68,6 @@ func writeBlock(t *testing.T, dir string, id ulid.ULID, mint int64, level int, s
 	require.NoError(t, os.Rename(created, blockDir))
 	return blockDir
 }
-
-// sample is a float sample for storage.NewListSeries.
-type sample struct {
-	t int64
-	f float64
-}
-
-func (s sample) T() int64                    { return s.t }
-func (sample) ST() int64                     { return 0 }
-func (s sample) F() float64                  { return s.f }
-func (sample) H() *histogram.Histogram       { return nil }
-func (sample) FH() *histogram.FloatHistogram { return nil }
-func (sample) Type() chunkenc.ValueType      { return chunkenc.ValFloat }
-func (s sample) Copy() chunks.Sample         { return s }
 
 // flakyBucket records uploads and fails the upload calls fail returns true
 // for (n counts upload calls from 1).

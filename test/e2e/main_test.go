@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/test/e2e/e2eutil"
 )
 
@@ -69,24 +70,12 @@ func errOrOK(err error) string {
 	return "ok"
 }
 
-// inCI reports whether missing parts must fail rather than skip tests.
-func inCI() bool { return os.Getenv("CI") == "true" }
-
 // requireBinaries fails (under CI=true) or skips the test when a binary the
 // test needs could not be built.
 func requireBinaries(t *testing.T, needStrata bool) {
 	t.Helper()
-	check := func(what string, err error) {
-		if err == nil {
-			return
-		}
-		if inCI() {
-			t.Fatalf("build %s: %v", what, err)
-		}
-		t.Skipf("build %s failed (this fails under CI=true): %v", what, err)
-	}
-	check("prometheus and promtool", promBuildErr)
+	testkit.RequireOrSkip(t, "build prometheus and promtool", promBuildErr)
 	if needStrata {
-		check("strata", strataBuildErr)
+		testkit.RequireOrSkip(t, "build strata", strataBuildErr)
 	}
 }

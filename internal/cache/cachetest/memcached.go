@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/strata-io/strata/internal/testkit"
 )
 
 // Memcached is a memcached process started by a test on loopback.
@@ -28,18 +30,8 @@ type Memcached struct {
 func StartMemcached(t testing.TB) *Memcached {
 	t.Helper()
 	bin, err := exec.LookPath("memcached")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("memcached not found (run scripts/install-test-deps.sh): %v", err)
-		}
-		t.Skipf("memcached not found, install it with scripts/install-test-deps.sh: %v", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
+	testkit.RequireOrSkip(t, "memcached (install it with scripts/install-test-deps.sh)", err)
+	port := testkit.FreePort(t)
 	m := &Memcached{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), bin: bin, port: port}
 	m.start(t)
 	return m

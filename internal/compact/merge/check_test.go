@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/strata-io/strata/internal/downsample"
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/metadata"
 )
 
@@ -108,8 +109,8 @@ func TestCheck(t *testing.T) {
 	// are written and their index patched, as old Prometheus versions wrote.
 	ss := floats(0, 60*minute, 15*sec, gauge(1))
 	fourChunks := []chunkSeries{
-		{lset: series("up", 0), chks: []chunks.Meta{xorChunk(t, ss[:60])}},
-		{lset: series("up", 1), chks: []chunks.Meta{xorChunk(t, ss[:60]), xorChunk(t, ss[60:120]), xorChunk(t, ss[120:180]), xorChunk(t, ss[180:])}},
+		{lset: series("up", 0), chks: []chunks.Meta{testkit.XORChunkMeta(t, ss[:60]...)}},
+		{lset: series("up", 1), chks: []chunks.Meta{testkit.XORChunkMeta(t, ss[:60]...), testkit.XORChunkMeta(t, ss[60:120]...), testkit.XORChunkMeta(t, ss[120:180]...), testkit.XORChunkMeta(t, ss[180:]...)}},
 	}
 	dirOverlap, metaOverlap := writeChunkBlock(t, src, fourChunks, 0, hour, blockSpec{ext: stream})
 	patchSeriesChunks(t, dirOverlap, series("up", 1), func(c []chunks.Meta) []chunks.Meta {

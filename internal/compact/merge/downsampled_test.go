@@ -11,13 +11,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/strata-io/strata/internal/downsample"
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/metadata"
 )
 
 // aggrChunks downsamples float samples to 5m aggregate chunks.
 func aggrChunks(t *testing.T, ss []smpl) []chunks.Meta {
 	t.Helper()
-	chks, err := downsample.Downsample(xorChunk(t, ss).Chunk.Iterator(nil), metadata.Resolution5m)
+	chks, err := downsample.Downsample(testkit.XORChunk(t, ss...).Iterator(nil), metadata.Resolution5m)
 	require.NoError(t, err)
 	require.NotEmpty(t, chks)
 	return chks

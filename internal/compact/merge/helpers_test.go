@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"testing"
 
 	"github.com/oklog/ulid/v2"
@@ -23,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/strata-io/strata/internal/downsample"
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/metadata"
 )
 
@@ -112,10 +112,7 @@ func writeBlock(t testing.TB, parent string, spec blockSpec) (string, *metadata.
 		}
 		ss = append(ss, storage.NewListSeries(s.lset, cs))
 	}
-	dir, err := tsdb.CreateBlock(ss, parent, 1<<40, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	meta, err := metadata.ReadFromDir(dir)
-	require.NoError(t, err)
+	dir, meta := testkit.CreateBlock(t, parent, 1<<40, ss...)
 	if spec.level > 0 {
 		meta.Compaction.Level = spec.level
 	}
@@ -152,34 +149,11 @@ func writeChunkBlock(t *testing.T, parent string, series []chunkSeries, mint, ma
 	dir := filepath.Join(parent, id.String())
 	require.NoError(t, os.MkdirAll(dir, 0o777))
 
-	cw, err := chunks.NewWriter(filepath.Join(dir, metadata.ChunksDirname))
-	require.NoError(t, err)
-	sort.Slice(series, func(i, j int) bool { return labels.Compare(series[i].lset, series[j].lset) < 0 })
-	var syms []string
-	var stats tsdb.BlockStats
+	kit := make([]testkit.ChunkSeries, 0, len(series))
 	for _, s := range series {
-		if len(s.chks) > 0 {
-			require.NoError(t, cw.WriteChunks(s.chks...))
-		}
-		s.lset.Range(func(l labels.Label) { syms = append(syms, l.Name, l.Value) })
-		stats.NumSeries++
-		stats.NumChunks += uint64(len(s.chks))
-		for _, c := range s.chks {
-			stats.NumSamples += uint64(c.Chunk.NumSamples())
-		}
+		kit = append(kit, testkit.ChunkSeries{Labels: s.lset, Chunks: s.chks})
 	}
-	require.NoError(t, cw.Close())
-
-	iw, err := index.NewWriter(context.Background(), filepath.Join(dir, metadata.IndexFilename))
-	require.NoError(t, err)
-	slices.Sort(syms)
-	for _, s := range slices.Compact(syms) {
-		require.NoError(t, iw.AddSymbol(s))
-	}
-	for i, s := range series {
-		require.NoError(t, iw.AddSeries(storage.SeriesRef(i), s.lset, s.chks...))
-	}
-	require.NoError(t, iw.Close())
+	stats := testkit.WriteChunks(t, dir, kit)
 
 	level := max(spec.level, 1)
 	meta := &metadata.Meta{BlockMeta: tsdb.BlockMeta{
@@ -188,18 +162,6 @@ func writeChunkBlock(t *testing.T, parent string, series []chunkSeries, mint, ma
 	}}
 	finishMeta(t, dir, meta, spec)
 	return dir, meta
-}
-
-// xorChunk encodes float samples into one XOR chunk.
-func xorChunk(t *testing.T, ss []smpl) chunks.Meta {
-	t.Helper()
-	c := chunkenc.NewXORChunk()
-	app, err := c.Appender()
-	require.NoError(t, err)
-	for _, s := range ss {
-		app.Append(0, s.t, s.f)
-	}
-	return chunks.Meta{MinTime: ss[0].t, MaxTime: ss[len(ss)-1].t, Chunk: c}
 }
 
 // readBlock returns every sample of every series of the block in dir, keyed

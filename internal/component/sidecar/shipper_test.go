@@ -13,13 +13,12 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
-	"github.com/prometheus/prometheus/tsdb"
-	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/tsdb/chunks"
 	"github.com/stretchr/testify/require"
+
+	"github.com/strata-io/strata/internal/testkit"
 )
 
 func flagsServer(t *testing.T, status int, body string) *url.URL {
@@ -121,10 +120,9 @@ func TestSetupShipper(t *testing.T) {
 	tsdbDir := t.TempDir()
 	var samples []chunks.Sample
 	for ts := int64(0); ts < 7_200_000; ts += 60_000 {
-		samples = append(samples, floatSample{t: ts, f: 1})
+		samples = append(samples, testkit.Sample{Time: ts, Value: 1})
 	}
-	blockDir, err := tsdb.CreateBlock([]storage.Series{storage.NewListSeries(labels.FromStrings("__name__", "up"), samples)}, tsdbDir, 0, logger)
-	require.NoError(t, err)
+	blockDir, _ := testkit.CreateBlock(t, tsdbDir, 0, storage.NewListSeries(labels.FromStrings("__name__", "up"), samples))
 	id := filepath.Base(blockDir)
 	bucketDir := t.TempDir()
 	bucketYAML := "type: FILESYSTEM\nconfig:\n  directory: " + bucketDir
@@ -164,16 +162,3 @@ func TestSetupShipper(t *testing.T) {
 		})
 	}
 }
-
-type floatSample struct {
-	t int64
-	f float64
-}
-
-func (s floatSample) T() int64                    { return s.t }
-func (floatSample) ST() int64                     { return 0 }
-func (s floatSample) F() float64                  { return s.f }
-func (floatSample) H() *histogram.Histogram       { return nil }
-func (floatSample) FH() *histogram.FloatHistogram { return nil }
-func (floatSample) Type() chunkenc.ValueType      { return chunkenc.ValFloat }
-func (s floatSample) Copy() chunks.Sample         { return s }

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/strata-io/strata/bench/datagen"
 	"github.com/strata-io/strata/internal/component/tools"
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/infopb"
 	"github.com/strata-io/strata/pkg/storepb"
 )
@@ -82,16 +82,6 @@ func TestRelabelConfigFlags(t *testing.T) {
 	require.ErrorContains(t, err, "check --selector.relabel-config")
 }
 
-// freeAddr returns a 127.0.0.1 address nobody listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
-}
-
 // TestHealthServingOnlyWithBlocks: `strata store`'s gRPC health says
 // SERVING only once its Info announces the bucket's blocks, so a querier
 // never takes a starting store gateway for one without data.
@@ -103,9 +93,9 @@ func TestHealthServingOnlyWithBlocks(t *testing.T) {
 	_, err = tools.GenerateBucket(t.Context(), bkt, dc, labels.FromStrings("cluster", "eu1"), "", nil)
 	require.NoError(t, err)
 
-	grpcAddr := freeAddr(t)
+	grpcAddr := testkit.ClosedAddr(t)
 	cfg := parse(t, "--objstore.config=type: FILESYSTEM\nconfig:\n  directory: "+dir, "--grpc-address="+grpcAddr,
-		"--http-address="+freeAddr(t), "--data-dir="+t.TempDir())
+		"--http-address="+testkit.ClosedAddr(t), "--data-dir="+t.TempDir())
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, *cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry()) }()

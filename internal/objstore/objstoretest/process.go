@@ -22,62 +22,28 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strata-io/strata/internal/testkit"
+	"github.com/strata-io/strata/internal/testkit/testenv"
 )
 
 // installCmd is what a developer runs to get the test servers.
 const installCmd = "scripts/install-test-deps.sh (or `make deps`)"
-
-// RepoRoot returns the directory holding go.mod, found by walking up from the
-// working directory.
-func RepoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatalf("get working directory: %v", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
 
 // Binary returns the path of <repo>/.bin/<rel>. When it does not exist the
 // test fails under CI=true and is skipped otherwise, naming the install
 // command in both cases.
 func Binary(t testing.TB, rel string) string {
 	t.Helper()
-	path := filepath.Join(RepoRoot(t), ".bin", rel)
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(root, ".bin", rel)
 	if _, err := os.Stat(path); err != nil {
-		msg := fmt.Sprintf("%s is missing: run %s", path, installCmd)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testkit.RequireOrSkip(t, rel, fmt.Errorf("%s is missing: run %s", path, installCmd))
 	}
 	return path
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// ClosedAddr returns a 127.0.0.1 address nothing listens on, for testing
-// unreachable endpoints.
-func ClosedAddr(t testing.TB) string {
-	return "127.0.0.1:" + strconv.Itoa(freePort(t))
 }
 
 // syncBuffer collects a process's output for failure messages.
@@ -109,7 +75,7 @@ func startProcess(t testing.TB, name string, mkCmd func(port int) *exec.Cmd) (ad
 	t.Helper()
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		port := freePort(t)
+		port := testkit.FreePort(t)
 		cmd := mkCmd(port)
 		out := &syncBuffer{}
 		cmd.Stdout, cmd.Stderr = out, out

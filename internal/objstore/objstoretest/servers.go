@@ -2,6 +2,7 @@ package objstoretest
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/strata-io/strata/internal/objstore"
+	"github.com/strata-io/strata/internal/testkit"
 )
 
 // Credentials and names of the test servers.
@@ -111,11 +113,7 @@ func StartAzure(t testing.TB) objstore.Config {
 	t.Helper()
 	bin := Binary(t, filepath.Join("node_modules", ".bin", "azurite-blob"))
 	if _, err := exec.LookPath("node"); err != nil {
-		msg := "node is not installed: Azurite needs it (apt-get install nodejs)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testkit.RequireOrSkip(t, "node", errors.New("node is not installed: Azurite needs it (apt-get install nodejs)"))
 	}
 	workspace := t.TempDir()
 	addr := startProcess(t, "azurite-blob", func(port int) *exec.Cmd {

@@ -2,14 +2,12 @@ package api
 
 import (
 	"context"
-	"math"
 	"net/http"
 	"net/url"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -19,6 +17,7 @@ import (
 	"github.com/strata-io/strata/internal/query"
 	"github.com/strata-io/strata/internal/store"
 	"github.com/strata-io/strata/internal/store/proxy"
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
@@ -44,21 +43,11 @@ func (earlyDeadlineStore) LabelNames(ctx context.Context, _ *storepb.LabelNamesR
 	return &storepb.LabelNamesResponse{}, nil
 }
 
-type storeClient struct {
-	storepb.StoreClient
-	name string
-}
-
-func (storeClient) LabelSets() []labels.Labels         { return nil }
-func (storeClient) TimeRange() (int64, int64)          { return math.MinInt64, math.MaxInt64 }
-func (storeClient) SupportsWithoutReplicaLabels() bool { return true }
-func (c storeClient) String() string                   { return c.name }
-
 // A request's deadline reached while a store is answering is a 503 timeout,
 // never a 200 with whatever the other stores had and a warning.
 func TestRequestDeadlineThroughProxyIsATimeout(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	c := storeClient{StoreClient: storepb.ServerAsClient(earlyDeadlineStore{}), name: "store-1:10901"}
+	c := testkit.NewLocalStore("store-1:10901", earlyDeadlineStore{})
 	px := proxy.New(proxy.Config{ResponseTimeout: 2 * time.Minute}, func() []store.Client { return []store.Client{c} }, nil, reg)
 	qc := query.NewQueryableCreator(storepb.ServerAsClient(px), nil, reg)
 	engine := promql.NewEngine(promql.EngineOpts{MaxSamples: 1000, Timeout: 2 * time.Minute})

@@ -25,8 +25,6 @@ import (
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/tsdb/chunks"
 	"github.com/stretchr/testify/require"
-
-	"github.com/strata-io/strata/pkg/storepb"
 )
 
 const (
@@ -173,23 +171,3 @@ func Split(ss []storage.Series, t int64) (before, after []storage.Series) {
 	}
 	return before, after
 }
-
-// Client is a store.Client over an in-process StoreAPI server (e.g.
-// storepb.ServerAsClient) that announces no labels and all time, so the
-// proxy asks it every request; Name is how warnings and errors name it.
-type Client struct {
-	storepb.StoreClient
-	Name string
-}
-
-// LabelSets implements store.Client.
-func (Client) LabelSets() []labels.Labels { return nil }
-
-// TimeRange implements store.Client.
-func (Client) TimeRange() (int64, int64) { return math.MinInt64, math.MaxInt64 }
-
-// SupportsWithoutReplicaLabels implements store.Client.
-func (Client) SupportsWithoutReplicaLabels() bool { return true }
-
-// String implements store.Client.
-func (c Client) String() string { return c.Name }

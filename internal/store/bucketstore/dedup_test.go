@@ -15,6 +15,7 @@ import (
 	"github.com/strata-io/strata/internal/store/proxy"
 	"github.com/strata-io/strata/internal/store/storetest"
 	"github.com/strata-io/strata/internal/store/tsdbstore"
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
@@ -32,13 +33,13 @@ func TestQueryDedupHAPair(t *testing.T) {
 		}
 	}
 	gateway := func(t *testing.T, bkt *countingBucket) store.Client {
-		return hatest.Client{StoreClient: storepb.ServerAsClient(newStore(t, testConfig(), bkt)), Name: "store"}
+		return testkit.NewLocalStore("store", newStore(t, testConfig(), bkt))
 	}
 	sidecar := func(t *testing.T, i int, series []storage.Series) store.Client {
 		ts := teststorage.New(t)
 		require.NoError(t, storetest.AppendSeries(t.Context(), ts.DB, series))
 		s := tsdbstore.New(ts.DB, tsdbstore.Config{ExternalLabels: ext(i)}, nil)
-		return hatest.Client{StoreClient: storepb.ServerAsClient(s), Name: fmt.Sprintf("sidecar-%d", i)}
+		return testkit.NewLocalStore(fmt.Sprintf("sidecar-%d", i), s)
 	}
 	blocks := [][2]int64{{start, start + 2*hour - 1}, {start + 2*hour, start + 4*hour - 1}}
 	replicas := [][]storage.Series{hatest.Replica(start, 0, false), hatest.Replica(start, 1, false)}

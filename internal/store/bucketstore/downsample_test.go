@@ -1,7 +1,6 @@
 package bucketstore_test
 
 import (
-	"context"
 	"crypto/rand"
 	"math"
 	"path/filepath"
@@ -12,12 +11,11 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
-	"github.com/prometheus/prometheus/tsdb/chunks"
-	"github.com/prometheus/prometheus/tsdb/index"
 	"github.com/stretchr/testify/require"
 
 	"github.com/strata-io/strata/internal/downsample"
 	"github.com/strata-io/strata/internal/store/storetest"
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/metadata"
 	"github.com/strata-io/strata/pkg/storepb"
 )
@@ -29,23 +27,11 @@ func writeDownsampledBlock(t *testing.T, series []storage.Series, mint, maxt, re
 	t.Helper()
 	id := ulid.MustNew(ulid.Now(), rand.Reader)
 	dir := filepath.Join(t.TempDir(), id.String())
-	cw, err := chunks.NewWriter(filepath.Join(dir, metadata.ChunksDirname))
-	require.NoError(t, err)
-	iw, err := index.NewWriter(context.Background(), filepath.Join(dir, metadata.IndexFilename))
-	require.NoError(t, err)
-
-	series = slices.Clone(series)
-	slices.SortFunc(series, func(a, b storage.Series) int { return labels.Compare(a.Labels(), b.Labels()) })
-	var syms []string
+	var (
+		kit     []testkit.ChunkSeries
+		samples uint64
+	)
 	for _, s := range series {
-		s.Labels().Range(func(l labels.Label) { syms = append(syms, l.Name, l.Value) })
-	}
-	slices.Sort(syms)
-	for _, sym := range slices.Compact(syms) {
-		require.NoError(t, iw.AddSymbol(sym))
-	}
-	var stats tsdb.BlockStats
-	for i, s := range series {
 		all, err := storetest.SeriesSamples(s)
 		require.NoError(t, err)
 		var in []storetest.Sample
@@ -56,14 +42,11 @@ func writeDownsampledBlock(t *testing.T, series []storage.Series, mint, maxt, re
 		}
 		metas, err := downsample.Downsample(storetest.NewSeries(s.Labels(), in).Iterator(nil), res)
 		require.NoError(t, err)
-		require.NoError(t, cw.WriteChunks(metas...)) // sets the refs
-		require.NoError(t, iw.AddSeries(storage.SeriesRef(i+1), s.Labels(), metas...))
-		stats.NumSeries++
-		stats.NumChunks += uint64(len(metas))
-		stats.NumSamples += uint64(len(in))
+		kit = append(kit, testkit.ChunkSeries{Labels: s.Labels(), Chunks: metas})
+		samples += uint64(len(in))
 	}
-	require.NoError(t, cw.Close())
-	require.NoError(t, iw.Close())
+	stats := testkit.WriteChunks(t, dir, kit)
+	stats.NumSamples = samples // raw samples, not aggregates
 	meta := &metadata.Meta{BlockMeta: tsdb.BlockMeta{
 		ULID: id, MinTime: mint, MaxTime: maxt + 1, Stats: stats, Version: metadata.TSDBVersion1,
 		Compaction: tsdb.BlockMetaCompaction{Level: 1, Sources: []ulid.ULID{id}},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/strata-io/strata/internal/store/bucketstore"
 	"github.com/strata-io/strata/internal/store/storetest"
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
@@ -67,15 +68,15 @@ func TestIndexHeaderReleasedWhenIdle(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	require.NoError(t, s.SyncBlocks(t.Context()))
-	require.Zero(t, gaugeValue(t, reg, "strata_indexheader_loaded"), "opening a block leaves its header on disk only")
+	require.Zero(t, testkit.MetricValue(t, reg, "strata_indexheader_loaded"), "opening a block leaves its header on disk only")
 
 	req := cacheQuery(t)
 	want, _, _, err := storetest.CollectSeries(t.Context(), storepb.ServerAsClient(s), req)
 	require.NoError(t, err)
-	require.Equal(t, 1.0, gaugeValue(t, reg, "strata_indexheader_loaded"))
+	require.Equal(t, 1.0, testkit.MetricValue(t, reg, "strata_indexheader_loaded"))
 	require.Zero(t, s.ReleaseIdle(time.Now()), "just used: kept")
 	require.Equal(t, 1, s.ReleaseIdle(time.Now().Add(2*time.Minute)))
-	require.Zero(t, gaugeValue(t, reg, "strata_indexheader_loaded"))
+	require.Zero(t, testkit.MetricValue(t, reg, "strata_indexheader_loaded"))
 
 	got, _, _, err := storetest.CollectSeries(t.Context(), storepb.ServerAsClient(s), req)
 	require.NoError(t, err)
@@ -101,20 +102,6 @@ func TestDroppedBlockHeaderRemoved(t *testing.T) {
 	require.NoError(t, s.SyncBlocks(t.Context()))
 	require.Empty(t, s.Blocks())
 	require.NoDirExists(t, filepath.Join(dataDir, id.String()))
-}
-
-// gaugeValue returns the value of the gauge name gathered from reg.
-func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	t.Fatalf("metric %s not found", name)
-	return 0
 }
 
 // TestSeriesEntriesLongerThanGuessed: when meta.json's index_stats

@@ -13,6 +13,7 @@ import (
 
 	"github.com/strata-io/strata/internal/store/bucketstore"
 	"github.com/strata-io/strata/internal/store/storetest"
+	"github.com/strata-io/strata/internal/testkit"
 )
 
 // copiesBucket uploads one small block n times under fresh IDs, copy i
@@ -88,8 +89,8 @@ func TestShardingHashmodSplitsBlocks(t *testing.T) {
 	require.Equal(t, all, union, "every block is served by one shard")
 
 	// Each store opened its own blocks only.
-	require.Equal(t, float64(len(ids0)), counterValue(t, reg0, "strata_bucket_store_block_loads_total"))
-	require.Equal(t, float64(len(ids1)), counterValue(t, reg1, "strata_bucket_store_block_loads_total"))
+	require.Equal(t, float64(len(ids0)), testkit.MetricValue(t, reg0, "strata_bucket_store_block_loads_total"))
+	require.Equal(t, float64(len(ids1)), testkit.MetricValue(t, reg1, "strata_bucket_store_block_loads_total"))
 	// Queries see each shard's blocks only (10 series per block, told
 	// apart by the replica label).
 	require.Equal(t, 10*len(ids0), seriesCount(t, s0, minTime, maxTime))

@@ -21,6 +21,7 @@ import (
 
 	"github.com/strata-io/strata/internal/store/bucketstore"
 	"github.com/strata-io/strata/internal/store/storetest"
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/infopb"
 	"github.com/strata-io/strata/pkg/metadata"
 	"github.com/strata-io/strata/pkg/storepb"
@@ -197,23 +198,9 @@ strata_bucket_store_block_load_failures_total 1
 			// been transient), and counts it again.
 			require.NoError(t, s.SyncBlocks(ctx))
 			require.Equal(t, []ulid.ULID{metas[0].ULID, metas[2].ULID}, blockIDs(s))
-			require.Equal(t, 2.0, counterValue(t, reg, "strata_bucket_store_block_load_failures_total"))
+			require.Equal(t, 2.0, testkit.MetricValue(t, reg, "strata_bucket_store_block_load_failures_total"))
 		})
 	}
-}
-
-// counterValue returns the value of the counter name gathered from reg.
-func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("metric %s not found", name)
-	return 0
 }
 
 func TestPartialResponse(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"github.com/strata-io/strata/internal/store/proxy"
 	"github.com/strata-io/strata/internal/store/storetest"
 	"github.com/strata-io/strata/internal/store/tsdbstore"
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
@@ -30,7 +31,7 @@ func TestQueryDedupHAPair(t *testing.T) {
 	sidecar := func(t *testing.T, i int, series []storage.Series) store.Client {
 		fp := newFakeProm(t, ext(i), fakePromOptions{})
 		fp.appendSeries(t, series)
-		return hatest.Client{StoreClient: storepb.ServerAsClient(newStore(t, fp, nil)), Name: fmt.Sprintf("sidecar-%d", i)}
+		return testkit.NewLocalStore(fmt.Sprintf("sidecar-%d", i), newStore(t, fp, nil))
 	}
 	replicas := [][]storage.Series{hatest.Replica(start, 0, false), hatest.Replica(start, 1, false)}
 
@@ -43,7 +44,7 @@ func TestQueryDedupHAPair(t *testing.T) {
 		}},
 		{"one store with both replicas' old data next to the sidecars", func(t *testing.T) []store.Client {
 			ts := teststorage.New(t)
-			out := []store.Client{hatest.Client{StoreClient: storepb.ServerAsClient(tsdbstore.New(ts.DB, tsdbstore.Config{}, nil)), Name: "store"}}
+			out := []store.Client{testkit.NewLocalStore("store", tsdbstore.New(ts.DB, tsdbstore.Config{}, nil))}
 			for i, r := range replicas {
 				_, recent := hatest.Split(r, start+twoHours)
 				old, _ := hatest.Split(hatest.Replica(start, i, true), start+twoHours)

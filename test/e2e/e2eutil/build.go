@@ -10,11 +10,12 @@ package e2eutil
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/strata-io/strata/internal/testkit/testenv"
 )
 
 // Binaries holds absolute paths of the built executables.
@@ -25,24 +26,9 @@ type Binaries struct {
 }
 
 // RepoRoot returns the directory holding the Strata go.mod, searching upward
-// from the working directory.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("get working directory: %w", err)
-	}
-	for {
-		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && bytes.Contains(data, []byte("module github.com/strata-io/strata\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod of github.com/strata-io/strata above the working directory: run from inside the repository")
-		}
-		dir = parent
-	}
-}
+// from the working directory (testenv.RepoRoot, which does not import
+// package testing either).
+func RepoRoot() (string, error) { return testenv.RepoRoot() }
 
 // BinDir is the git-ignored folder, relative to the repository root, that
 // holds built executables.
