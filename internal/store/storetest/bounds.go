@@ -24,22 +24,7 @@ func (s *suite) testHugeBatchSize(t *testing.T) {
 	q.batchSize = 1e12
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	stream, err := s.client.Series(t.Context(), q.request(t))
-	require.NoError(t, err)
-	var got []*storepb.Series
-	for {
-		r, err := stream.Recv()
-		if err != nil {
-			require.ErrorIs(t, err, io.EOF)
-			break
-		}
-		if b := r.GetBatch(); b != nil {
-			require.LessOrEqual(t, len(b.GetSeries()), storepb.MaxResponseBatchSize, "batch frame above the server's bound")
-			got = append(got, b.GetSeries()...)
-			continue
-		}
-		require.Nil(t, r.GetSeries(), "series frame although response_batch_size is set")
-	}
+	got := s.recvBatches(t, q.request(t), storepb.MaxResponseBatchSize)
 	runtime.ReadMemStats(&after)
 	// The whole answer is a few MiB; a buffer sized by the request would be
 	// 8 TB (the process dies) and one sized by the bound is 8 KiB.
@@ -98,5 +83,29 @@ func (s *suite) testBadRequests(t *testing.T) {
 			require.Equal(t, codes.InvalidArgument, status.Code(tc.err), "bad input is the client's to fix: %v", tc.err)
 			require.ErrorContains(t, tc.err, tc.wantMsg)
 		})
+	}
+}
+
+// recvBatches sends a Series request that asks for batch frames and returns
+// the series of every frame, requiring only non-empty batch frames of at
+// most maxBatch series.
+func (s *suite) recvBatches(t *testing.T, req *storepb.SeriesRequest, maxBatch int) []*storepb.Series {
+	t.Helper()
+	stream, err := s.client.Series(t.Context(), req)
+	require.NoError(t, err)
+	var got []*storepb.Series
+	for {
+		r, err := stream.Recv()
+		if err != nil {
+			require.ErrorIs(t, err, io.EOF)
+			return got
+		}
+		if b := r.GetBatch(); b != nil {
+			require.NotEmpty(t, b.GetSeries(), "empty batch frame")
+			require.LessOrEqual(t, len(b.GetSeries()), maxBatch, "batch frame above the bound (response_batch_size or the server's)")
+			got = append(got, b.GetSeries()...)
+			continue
+		}
+		require.Nil(t, r.GetSeries(), "series frame although response_batch_size is set")
 	}
 }

@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"testing"
@@ -433,24 +432,7 @@ func (s *suite) testBatches(t *testing.T) {
 	want := labelSetsOf(s.run(t, q))
 
 	q.batchSize = 7
-	req := q.request(t)
-	stream, err := s.client.Series(t.Context(), req)
-	require.NoError(t, err)
-	var got []*storepb.Series
-	for {
-		r, err := stream.Recv()
-		if err != nil {
-			require.ErrorIs(t, err, io.EOF)
-			break
-		}
-		if b := r.GetBatch(); b != nil {
-			require.NotEmpty(t, b.GetSeries(), "empty batch frame")
-			require.LessOrEqual(t, len(b.GetSeries()), 7, "batch frame above response_batch_size")
-			got = append(got, b.GetSeries()...)
-			continue
-		}
-		require.Nil(t, r.GetSeries(), "series frame although response_batch_size is set")
-	}
+	got := s.recvBatches(t, q.request(t), 7)
 	s.check(t, q, got)
 	require.Equal(t, want, labelSetsOf(got), "batched answer equals the unbatched one")
 }
