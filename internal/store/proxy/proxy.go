@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"time"
@@ -346,6 +347,12 @@ func fanOutStrings(
 	var wg sync.WaitGroup
 	for i, c := range clients {
 		wg.Go(func() {
+			defer func() {
+				if r := recover(); r != nil { // the endpoint's failure, not a dead process
+					p.logger.Error("panic while asking an endpoint", "endpoint", c.String(), "panic", r, "stack", string(debug.Stack()))
+					results[i] = result{err: status.Errorf(codes.Internal, "panic while reading the answer: %v", r)}
+				}
+			}()
 			cctx, ccancel := p.callCtx(ctx)
 			defer ccancel()
 			v, w, err := fn(cctx, c)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -144,6 +145,16 @@ func (p *Proxy) readEndpoint(ctx context.Context, c store.Client, req *storepb.S
 			case out <- pending:
 			case <-ctx.Done():
 			}
+		}
+	}()
+	// A panic here (a bug in an in-process store, or in decoding its
+	// answer) is this endpoint's failure, handed on by the deferred send
+	// above, not a dead process: gRPC's recovery only covers the
+	// handler's own goroutine.
+	defer func() {
+		if r := recover(); r != nil {
+			p.logger.Error("panic while reading an endpoint", "endpoint", c.String(), "panic", r, "stack", string(debug.Stack()))
+			pending = append(pending, item{err: status.Errorf(codes.Internal, "panic while reading the answer: %v", r)})
 		}
 	}()
 	r, strip := endpointRequest(c, req)
