@@ -7,7 +7,6 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/strata-io/strata/internal/component/compact"
 	"github.com/strata-io/strata/internal/component/tools"
 )
 
@@ -22,6 +21,5 @@ func registerToolsBucket(toolsCmd *kingpin.CmdClause) *tools.BucketConfig {
 // runToolsBucket runs one `strata tools bucket` subcommand. Tables go to
 // stdout, progress to stderr.
 func runToolsBucket(ctx context.Context, cmd string, cfg tools.BucketConfig, logger *slog.Logger, reg *prometheus.Registry) error {
-	deps := tools.BucketDeps{Retention: compact.Retention, Downsample: compact.Downsample}
-	return tools.RunBucket(ctx, cmd, cfg, deps, logger, reg)
+	return tools.RunBucket(ctx, cmd, cfg, tools.BucketDeps{}, logger, reg)
 }

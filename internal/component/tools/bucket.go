@@ -64,16 +64,17 @@ func (c *BucketConfig) RegisterFlags(tools *kingpin.CmdClause) {
 }
 
 // BucketDeps are what RunBucket needs besides its flags: where to write,
-// and the operations implemented by the compactor, which cmd/strata wires.
+// and, for tests, replacements of the compactor's operations.
 type BucketDeps struct {
 	// Stdout receives tables and results; nil means os.Stdout.
 	Stdout io.Writer
 	// Stderr receives progress lines; nil means os.Stderr.
 	Stderr io.Writer
-	// Retention runs `tools bucket retention`; nil: the command fails
-	// saying it is not available.
+	// Retention runs `tools bucket retention`; nil: the compactor's
+	// retention pass (compactorRetention).
 	Retention RetentionFunc
-	// Downsample runs `tools bucket downsample`; nil: likewise.
+	// Downsample runs `tools bucket downsample`; nil: the compactor's
+	// downsampling pass (compactorDownsample).
 	Downsample DownsampleFunc
 }
 
@@ -116,11 +117,11 @@ func RunBucket(ctx context.Context, cmd string, cfg BucketConfig, deps BucketDep
 		err = cfg.Web.Validate()
 	case BucketRetentionCommand:
 		if deps.Retention == nil {
-			return notWired("retention")
+			deps.Retention = compactorRetention
 		}
 	case BucketDownsampleCommand:
 		if deps.Downsample == nil {
-			return notWired("downsample")
+			deps.Downsample = compactorDownsample
 		}
 		err = cfg.Downsample.Validate()
 	default:
@@ -157,10 +158,6 @@ func RunBucket(ctx context.Context, cmd string, cfg BucketConfig, deps BucketDep
 	default:
 		return deps.Downsample(ctx, bkt, cfg.Downsample.Options(), logger, r)
 	}
-}
-
-func notWired(name string) error {
-	return fmt.Errorf("strata tools bucket %s is not available in this build: it runs the compactor's %s, which is not wired in yet; use `strata compact` meanwhile", name, name)
 }
 
 // openBucket builds and checks the bucket the flags describe.

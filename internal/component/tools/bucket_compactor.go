@@ -1,4 +1,4 @@
-package compact
+package tools
 
 import (
 	"context"
@@ -10,14 +10,13 @@ import (
 	"github.com/thanos-io/objstore"
 
 	"github.com/strata-io/strata/internal/compact"
-	"github.com/strata-io/strata/internal/component/tools"
 	"github.com/strata-io/strata/internal/downsample"
 )
 
-// Retention is `strata tools bucket retention` (a tools.RetentionFunc):
+// compactorRetention is `strata tools bucket retention` (a RetentionFunc):
 // one retention pass of the compactor over bkt, with its rules (raw data
 // is kept until a 5m copy of it exists).
-func Retention(ctx context.Context, bkt objstore.Bucket, policy tools.RetentionPolicy, logger *slog.Logger, reg prometheus.Registerer) error {
+func compactorRetention(ctx context.Context, bkt objstore.Bucket, policy RetentionPolicy, logger *slog.Logger, reg prometheus.Registerer) error {
 	dir, err := os.MkdirTemp("", "strata-retention-")
 	if err != nil {
 		return fmt.Errorf("create a scratch directory: %w", err)
@@ -33,10 +32,10 @@ func Retention(ctx context.Context, bkt objstore.Bucket, policy tools.RetentionP
 	return c.RunRetention(ctx)
 }
 
-// Downsample is `strata tools bucket downsample` (a tools.DownsampleFunc):
+// compactorDownsample is `strata tools bucket downsample` (a DownsampleFunc):
 // one downsampling pass of the compactor over bkt (raw -> 5m, 5m -> 1h for
 // the blocks that are due).
-func Downsample(ctx context.Context, bkt objstore.Bucket, opts tools.DownsampleOptions, logger *slog.Logger, reg prometheus.Registerer) error {
+func compactorDownsample(ctx context.Context, bkt objstore.Bucket, opts DownsampleOptions, logger *slog.Logger, reg prometheus.Registerer) error {
 	cfg := compact.DefaultConfig()
 	cfg.WorkDir = opts.DataDir
 	if opts.Concurrency > 0 {
@@ -48,8 +47,3 @@ func Downsample(ctx context.Context, bkt objstore.Bucket, opts tools.DownsampleO
 	}
 	return c.RunDownsampling(ctx)
 }
-
-var (
-	_ tools.RetentionFunc  = Retention
-	_ tools.DownsampleFunc = Downsample
-)
