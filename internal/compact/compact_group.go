@@ -277,12 +277,9 @@ type blockFault interface {
 // *errMarkedNoCompact that makes the group re-plan without it.
 func (c *Compactor) markNoCompact(ctx context.Context, b *Block, reason metadata.Reason, cause error) error {
 	mark := metadata.NewNoCompactMark(b.Meta.ULID, c.cfg.Now(), reason, cause.Error())
-	if err := metadata.WriteMarker(ctx, c.bkt, mark); err != nil {
-		return fmt.Errorf("mark block %s no-compact (%s): %w", b.Meta.ULID, cause, err)
+	if err := c.writeMark(ctx, b, mark, markerNoCompact, reason, cause, "block marked no-compact, compacting around it"); err != nil {
+		return err
 	}
-	c.cache.rememberMarker(mark)
-	c.metrics.marked.WithLabelValues(markerNoCompact, string(reason)).Inc()
-	c.logger.Warn("block marked no-compact, compacting around it", "block", b.Meta.ULID, "reason", reason, "err", cause)
 	nb := *b
 	nb.NoCompact = mark
 	return &errMarkedNoCompact{block: &nb}

@@ -108,13 +108,22 @@ func (c *Compactor) downsampleBlock(ctx context.Context, t downsampleTask) (*Blo
 func (c *Compactor) markNoDownsample(ctx context.Context, b *Block, cause error) error {
 	reason := metadata.CorruptBlockReason
 	mark := metadata.NewNoDownsampleMark(b.Meta.ULID, c.cfg.Now(), reason, cause.Error())
+	if err := c.writeMark(ctx, b, mark, markerNoDownsample, reason, cause, "block marked no-downsample: its data cannot be read"); err != nil {
+		return err
+	}
+	b.NoDownsample = mark
+	return nil
+}
+
+// writeMark writes mark (of kind, e.g. markerNoCompact) on b for reason,
+// remembers it, counts it and logs msg with the cause.
+func (c *Compactor) writeMark(ctx context.Context, b *Block, mark metadata.Marker, kind string, reason metadata.Reason, cause error, msg string) error {
 	if err := metadata.WriteMarker(ctx, c.bkt, mark); err != nil {
-		return fmt.Errorf("mark block %s no-downsample (%w): %w", b.Meta.ULID, cause, err)
+		return fmt.Errorf("mark block %s %s (%v): %w", b.Meta.ULID, kind, cause, err)
 	}
 	c.cache.rememberMarker(mark)
-	c.metrics.marked.WithLabelValues(markerNoDownsample, string(reason)).Inc()
-	c.logger.Warn("block marked no-downsample: its data cannot be read", "block", b.Meta.ULID, "reason", reason, "err", cause)
-	b.NoDownsample = mark
+	c.metrics.marked.WithLabelValues(kind, string(reason)).Inc()
+	c.logger.Warn(msg, "block", b.Meta.ULID, "reason", reason, "err", cause)
 	return nil
 }
 
