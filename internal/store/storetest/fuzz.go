@@ -75,6 +75,7 @@ func FuzzRequests(f *testing.F, c storepb.StoreClient, minTime int64) {
 		{t1: 0, n1: "__name__", v1: "http_requests_total", mint: minTime, maxt: minTime + hour, batch: 1e12, limit: 2, skip: true},
 		{t1: 2, n1: "pod", v1: "", mint: minTime, maxt: minTime + hour, hints: []byte{0x0a, 0xff, 0x01}, shard: 1, total: 2},
 		{t1: 1, n1: "region", v1: "eu", mint: minTime, maxt: minTime + hour, shard: 5, total: 2, without: "replica"},
+		{t1: 2, n1: "__name__", v1: ".+", mint: minTime, maxt: minTime + hour, limit: 3, without: "pod,replica"},
 		{t1: 2, n1: "job", v1: "(a|b|c)*(d|e)+" + strings.Repeat("x?", 20), mint: minTime - hour, maxt: minTime + 2*hour, batch: -1},
 	} {
 		f.Add(s.t1, s.n1, s.v1, s.t2, s.n2, s.v2, s.mint, s.maxt, s.limit, s.batch, s.hints, s.shard, s.total, s.without, s.skip, s.abort)
@@ -111,8 +112,8 @@ func FuzzRequests(f *testing.F, c storepb.StoreClient, minTime int64) {
 
 		series, _, _, err := CollectSeries(ctx, c, sreq)
 		checkStatus(t, "series", err)
-		if err == nil && limit > 0 && int64(len(series)) > limit {
-			t.Fatalf("series: %d series answered with limit %d", len(series), limit)
+		if err == nil {
+			checkSeriesOrder(t, series, limit)
 		}
 		_, err = c.LabelNames(ctx, &storepb.LabelNamesRequest{
 			Start: mint, End: maxt, Matchers: ms, Limit: limit, Hints: h, WithoutReplicaLabels: wrl, PartialResponseStrategy: strategy,
@@ -123,6 +124,30 @@ func FuzzRequests(f *testing.F, c storepb.StoreClient, minTime int64) {
 		})
 		checkStatus(t, "label values", err)
 	})
+}
+
+// checkSeriesOrder fails t when series are not sorted by labels or hold
+// more than limit distinct label sets. A label set may span several
+// adjacent frames (e.g. two pods' series once without_replica_labels strips
+// the pod label): clients merge them, and they count once towards limit.
+func checkSeriesOrder(t *testing.T, series []*storepb.Series, limit int64) {
+	t.Helper()
+	var distinct int64
+	for i, s := range series {
+		if i > 0 {
+			c := storepb.CompareLabels(series[i-1].Labels, s.Labels)
+			if c > 0 {
+				t.Fatalf("series: %v answered after %v, want sorted by labels", s.Labels, series[i-1].Labels)
+			}
+			if c == 0 {
+				continue
+			}
+		}
+		distinct++
+	}
+	if limit > 0 && distinct > limit {
+		t.Fatalf("series: %d label sets answered with limit %d", distinct, limit)
+	}
 }
 
 // checkStatus fails t when err is a status a client cannot act on.
