@@ -16,10 +16,10 @@ import (
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/version"
 
-	"github.com/strata-io/strata/internal/component/compact"
-	"github.com/strata-io/strata/internal/component/query"
+	"github.com/strata-io/strata/internal/component/compactor"
+	"github.com/strata-io/strata/internal/component/querier"
 	"github.com/strata-io/strata/internal/component/sidecar"
-	"github.com/strata-io/strata/internal/component/store"
+	"github.com/strata-io/strata/internal/component/storegateway"
 	"github.com/strata-io/strata/internal/component/tools"
 	"github.com/strata-io/strata/internal/logging"
 )
@@ -44,11 +44,11 @@ func run(args []string) int {
 
 	var sidecarCfg sidecar.Config
 	sidecarCfg.RegisterFlags(app.Command("sidecar", "Serve a Prometheus over the StoreAPI, next to it."))
-	var storeCfg store.Config
+	var storeCfg storegateway.Config
 	storeCfg.RegisterFlags(app.Command("store", "Serve the blocks of a bucket over the StoreAPI (store gateway)."))
-	var queryCfg query.Config
+	var queryCfg querier.Config
 	queryCfg.RegisterFlags(app.Command("query", "Query many StoreAPI endpoints as one Prometheus, with replica deduplication."))
-	var compactCfg compact.Config
+	var compactCfg compactor.Config
 	compactCfg.RegisterFlags(app.Command("compact", "Keep a bucket compacted, deduplicated, downsampled and within retention; serves the block viewer."))
 	var toolsCfg tools.Config
 	toolsCmd := app.Command("tools", "Utilities: bucket tools and block viewer (tools bucket ...), benchmark data (tools bench gen).")
@@ -81,11 +81,11 @@ func run(args []string) int {
 	case "sidecar":
 		err = sidecar.Run(ctx, sidecarCfg, logger, reg)
 	case "query":
-		err = query.Run(ctx, queryCfg, logger, reg)
+		err = querier.Run(ctx, queryCfg, logger, reg)
 	case "store":
-		err = store.Run(ctx, storeCfg, logger, reg)
+		err = storegateway.Run(ctx, storeCfg, logger, reg)
 	case "compact":
-		err = compact.Run(ctx, compactCfg, logger, reg)
+		err = compactor.Run(ctx, compactCfg, logger, reg)
 	case tools.BenchGenCommand:
 		err = tools.Run(ctx, cmd, toolsCfg, logger, reg)
 	default:

@@ -1,7 +1,7 @@
-// Package store assembles `strata store`, the store gateway: a StoreAPI
+// Package storegateway assembles `strata store`, the store gateway: a StoreAPI
 // server over the blocks of a bucket, with probes, metrics and a list of the
 // loaded blocks at /api/v1/blocks.
-package store
+package storegateway
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package query
+package querier
 
 import (
 	"testing"

@@ -1,8 +1,8 @@
-// Package compact assembles `strata compact`, the bucket's housekeeper:
+// Package compactor assembles `strata compact`, the bucket's housekeeper:
 // flags, the bucket, the compactor (internal/compact) with its merger and
 // downsampler, and the HTTP server with metrics, probes and the block
 // viewer.
-package compact
+package compactor
 
 import (
 	"context"

@@ -1,7 +1,7 @@
-// Package query assembles `strata query`: the endpoint set, the fan-out
+// Package querier assembles `strata query`: the endpoint set, the fan-out
 // proxy, the PromQL engine over the StoreAPI Queryable, the HTTP API v1, and
 // the querier's own StoreAPI (so queriers stack).
-package query
+package querier
 
 import (
 	"context"
