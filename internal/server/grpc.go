@@ -64,15 +64,18 @@ type GRPC struct {
 	health *health.Server
 	ln     net.Listener
 	logger *slog.Logger
-	// readyc, when set (ServeWhen), holds the health status at
-	// NOT_SERVING until it is closed.
-	readyc <-chan struct{}
+	// ready, when set (ServeWhenReady), decides the health status.
+	ready ReadyFunc
 }
 
-// ServeWhen makes the health service answer NOT_SERVING until ready is
-// closed (e.g. a store gateway's first sync), instead of SERVING as soon
-// as the server serves. Call it before Run.
-func (s *GRPC) ServeWhen(ready <-chan struct{}) { s.readyc = ready }
+// healthPollInterval is how often ServeWhenReady's function is asked.
+const healthPollInterval = 500 * time.Millisecond
+
+// ServeWhenReady makes the health service follow ready (e.g. NOT_SERVING
+// until a store gateway's first sync, or while a sidecar's Prometheus is
+// down), asked every healthPollInterval, instead of SERVING as soon as the
+// server serves. Call it before Run.
+func (s *GRPC) ServeWhenReady(ready ReadyFunc) { s.ready = ready }
 
 // NewGRPC listens on cfg.Address and returns a server; register services on
 // Server() before Run. Its metrics go to reg (nil: not registered).
@@ -144,25 +147,21 @@ func (s *GRPC) Server() *grpc.Server { return s.srv }
 // Addr is the address the server listens on.
 func (s *GRPC) Addr() net.Addr { return s.ln.Addr() }
 
+// Close releases the listener of a server that will not Run.
+func (s *GRPC) Close() error { return s.ln.Close() }
+
 // Run serves until ctx is done, then stops gracefully within the grace period.
 func (s *GRPC) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() {
 		s.logger.Info("serving grpc", "addr", s.ln.Addr().String(), "tls", s.cfg.TLSCert != "")
-		if s.readyc == nil {
+		if s.ready == nil {
 			s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 		}
 		errc <- s.srv.Serve(s.ln)
 	}()
-	if s.readyc != nil {
-		go func() {
-			select {
-			case <-s.readyc:
-				// After Shutdown (ctx done), this changes nothing.
-				s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-			case <-ctx.Done():
-			}
-		}()
+	if s.ready != nil {
+		go s.followReady(ctx)
 	}
 	select {
 	case err := <-errc:
@@ -189,6 +188,25 @@ func (s *GRPC) Run(ctx context.Context) error {
 		s.srv.Stop()
 	}
 	return nil
+}
+
+// followReady sets the health status from s.ready until ctx is done.
+// After Shutdown (ctx done) a status change changes nothing.
+func (s *GRPC) followReady(ctx context.Context) {
+	t := time.NewTicker(healthPollInterval)
+	defer t.Stop()
+	for {
+		st := healthpb.HealthCheckResponse_SERVING
+		if s.ready() != nil {
+			st = healthpb.HealthCheckResponse_NOT_SERVING
+		}
+		s.health.SetServingStatus("", st)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // ServerTLSConfig builds a server TLS config from files; all empty means no

@@ -106,6 +106,9 @@ func (s *HTTP) Mux() *http.ServeMux { return s.mux }
 // Addr is the address the server listens on.
 func (s *HTTP) Addr() net.Addr { return s.ln.Addr() }
 
+// Close releases the listener of a server that will not Run.
+func (s *HTTP) Close() error { return s.ln.Close() }
+
 // Run serves until ctx is done, then shuts down, waiting at most the grace
 // period for requests in flight.
 func (s *HTTP) Run(ctx context.Context) error {

@@ -215,7 +215,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 	infopb.RegisterInfoServer(grpcSrv.Server(), st)
 	// gRPC health, like /-/ready, says SERVING once the first sync has
 	// loaded the blocks: queriers do not take an empty Info for no data.
-	grpcSrv.ServeWhen(st.ReadyC())
+	grpcSrv.ServeWhenReady(func() error {
+		if !st.Ready() {
+			return errors.New("first bucket sync not finished")
+		}
+		return nil
+	})
 
 	httpSrv, err := server.NewHTTP(cfg.Server.HTTP, func() error {
 		if !st.Ready() {
