@@ -1,11 +1,13 @@
 // Command strata runs one Strata component per subcommand. It only parses
-// flags, builds the logger and registry, and dispatches; the components live
-// in internal/component.
+// flags, builds the logger and registry, and dispatches to the runner of the
+// subcommand (one file each: sidecar.go, store.go, query.go, compact.go,
+// tools.go); the components live in internal/component.
 package main
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,11 +18,6 @@ import (
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/version"
 
-	"github.com/strata-io/strata/internal/component/compactor"
-	"github.com/strata-io/strata/internal/component/querier"
-	"github.com/strata-io/strata/internal/component/sidecar"
-	"github.com/strata-io/strata/internal/component/storegateway"
-	"github.com/strata-io/strata/internal/component/tools"
 	"github.com/strata-io/strata/internal/logging"
 )
 
@@ -30,6 +27,14 @@ func main() {
 
 // devVersion names a build made without the Makefile's version flags.
 const devVersion = "0.1.0-dev"
+
+// runFunc runs one subcommand with the process' logger and registry until
+// ctx is done (SIGINT, SIGTERM) or the subcommand ends.
+type runFunc func(ctx context.Context, logger *slog.Logger, reg *prometheus.Registry) error
+
+// commands maps kingpin's full command names ("store", "tools bucket ls")
+// to their runners.
+type commands map[string]runFunc
 
 func run(args []string) int {
 	if version.Version == "" {
@@ -42,18 +47,12 @@ func run(args []string) int {
 	var logCfg logging.Config
 	logCfg.RegisterFlags(app)
 
-	var sidecarCfg sidecar.Config
-	sidecarCfg.RegisterFlags(app.Command("sidecar", "Serve a Prometheus over the StoreAPI, next to it."))
-	var storeCfg storegateway.Config
-	storeCfg.RegisterFlags(app.Command("store", "Serve the blocks of a bucket over the StoreAPI (store gateway)."))
-	var queryCfg querier.Config
-	queryCfg.RegisterFlags(app.Command("query", "Query many StoreAPI endpoints as one Prometheus, with replica deduplication."))
-	var compactCfg compactor.Config
-	compactCfg.RegisterFlags(app.Command("compact", "Keep a bucket compacted, deduplicated, downsampled and within retention; serves the block viewer."))
-	var toolsCfg tools.Config
-	toolsCmd := app.Command("tools", "Utilities: bucket tools and block viewer (tools bucket ...), benchmark data (tools bench gen).")
-	toolsCfg.RegisterFlags(toolsCmd)
-	bucketCfg := registerToolsBucket(toolsCmd)
+	cmds := commands{}
+	registerSidecar(app, cmds)
+	registerStore(app, cmds)
+	registerQuery(app, cmds)
+	registerCompact(app, cmds)
+	registerTools(app, cmds)
 
 	cmd, err := app.Parse(args)
 	if err != nil {
@@ -77,23 +76,11 @@ func run(args []string) int {
 	logger = logger.With("component", cmd)
 	logger.Info("starting strata", "version", version.Version, "revision", version.Revision)
 
-	switch cmd {
-	case "sidecar":
-		err = sidecar.Run(ctx, sidecarCfg, logger, reg)
-	case "query":
-		err = querier.Run(ctx, queryCfg, logger, reg)
-	case "store":
-		err = storegateway.Run(ctx, storeCfg, logger, reg)
-	case "compact":
-		err = compactor.Run(ctx, compactCfg, logger, reg)
-	case tools.BenchGenCommand:
-		err = tools.Run(ctx, cmd, toolsCfg, logger, reg)
-	default:
-		if tools.IsBucketCommand(cmd) {
-			err = runToolsBucket(ctx, cmd, *bucketCfg, logger, reg)
-			break
-		}
+	runCmd, ok := cmds[cmd]
+	if !ok {
 		err = fmt.Errorf("unknown command %q", cmd)
+	} else {
+		err = runCmd(ctx, logger, reg)
 	}
 	if err != nil {
 		logger.Error("exiting", "err", err)

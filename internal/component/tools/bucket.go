@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -29,9 +28,14 @@ const (
 	BucketDownsampleCommand = "tools bucket downsample"
 )
 
-// IsBucketCommand reports whether cmd (as kingpin returns it) is one of the
-// `strata tools bucket` subcommands RunBucket runs.
-func IsBucketCommand(cmd string) bool { return strings.HasPrefix(cmd, "tools bucket ") }
+// BucketCommands lists the full names of the `strata tools bucket`
+// subcommands, as kingpin returns them.
+func BucketCommands() []string {
+	return []string{
+		BucketLsCommand, BucketInspectCommand, BucketVerifyCommand, BucketMarkCommand,
+		BucketUploadCommand, BucketWebCommand, BucketRetentionCommand, BucketDownsampleCommand,
+	}
+}
 
 // BucketConfig holds the flags of every `strata tools bucket` subcommand.
 // The object-storage flags belong to `bucket` and are accepted after any

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strata-io/strata/internal/component/tools"
+)
+
+// registerTools adds `strata tools` and its nested subcommands: bench gen,
+// and bucket ... (tables go to stdout, progress to stderr).
+func registerTools(app *kingpin.Application, cmds commands) {
+	toolsCmd := app.Command("tools", "Utilities: bucket tools and block viewer (tools bucket ...), benchmark data (tools bench gen).")
+	var cfg tools.Config
+	cfg.RegisterFlags(toolsCmd)
+	cmds[tools.BenchGenCommand] = func(ctx context.Context, logger *slog.Logger, reg *prometheus.Registry) error {
+		return tools.Run(ctx, tools.BenchGenCommand, cfg, logger, reg)
+	}
+	var bucketCfg tools.BucketConfig
+	bucketCfg.RegisterFlags(toolsCmd)
+	for _, name := range tools.BucketCommands() {
+		cmds[name] = func(ctx context.Context, logger *slog.Logger, reg *prometheus.Registry) error {
+			return tools.RunBucket(ctx, name, bucketCfg, tools.BucketDeps{}, logger, reg)
+		}
+	}
+}
