@@ -141,3 +141,43 @@ func SortSeries[E any](series []E, lset func(E) labels.Labels) {
 	}
 	slices.SortStableFunc(series, cmp)
 }
+
+// The label calls follow the same rules: the external label names are
+// label names of a store that has matching series, an external label's
+// value is its only value, and without_replica_labels are neither names nor
+// have values.
+
+// AddExternalNames appends the names of ext to names, the label names the
+// storage found for one set of matching series; nothing when it found none
+// (no series match: the external labels are not served either).
+func AddExternalNames(names []string, ext labels.Labels) []string {
+	if len(names) == 0 {
+		return names
+	}
+	ext.Range(func(l labels.Label) { names = append(names, l.Name) })
+	return names
+}
+
+// FinishLabelNames turns the gathered label names into an answer: sorted,
+// unique, without the empty name and the without_replica_labels, at most
+// limit when limit > 0. It reuses names' memory.
+func FinishLabelNames(names, without []string, limit int64) []string {
+	return finish(names, func(n string) bool { return n == "" || slices.Contains(without, n) }, limit)
+}
+
+// FinishLabelValues turns the gathered values into an answer: sorted,
+// unique, without the empty value (a series without the label), at most
+// limit when limit > 0. It reuses values' memory.
+func FinishLabelValues(values []string, limit int64) []string {
+	return finish(values, func(v string) bool { return v == "" }, limit)
+}
+
+func finish(in []string, drop func(string) bool, limit int64) []string {
+	in = slices.DeleteFunc(in, drop)
+	slices.Sort(in)
+	in = slices.Compact(in)
+	if limit > 0 && int64(len(in)) > limit {
+		in = in[:limit]
+	}
+	return in
+}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -131,5 +132,22 @@ func BenchmarkSeriesLabels(b *testing.B) {
 				store.SortSeries(out, func(l labels.Labels) labels.Labels { return l })
 			}
 		})
+	}
+}
+
+func TestFinishLabelNamesAndValues(t *testing.T) {
+	ext := labels.FromStrings("region", "eu", "replica", "a")
+	if got := store.AddExternalNames(nil, ext); len(got) != 0 {
+		t.Errorf("external names without any matching series: %v, want none", got)
+	}
+	names := store.AddExternalNames([]string{"job", "", "__name__", "job"}, ext)
+	if got, want := store.FinishLabelNames(names, []string{"replica"}, 0), []string{"__name__", "job", "region"}; !slices.Equal(got, want) {
+		t.Errorf("label names = %v, want %v", got, want)
+	}
+	if got, want := store.FinishLabelNames([]string{"c", "b", "a"}, nil, 2), []string{"a", "b"}; !slices.Equal(got, want) {
+		t.Errorf("label names with limit 2 = %v, want %v", got, want)
+	}
+	if got, want := store.FinishLabelValues([]string{"web", "", "api", "web"}, 0), []string{"api", "web"}; !slices.Equal(got, want) {
+		t.Errorf("label values = %v, want %v", got, want)
 	}
 }

@@ -88,22 +88,13 @@ func (s *Store) LabelNames(ctx context.Context, req *storepb.LabelNamesRequest) 
 			}
 			continue
 		}
-		if len(got) == 0 {
-			continue
-		}
+		cloned := make([]string, 0, len(got)+b.ext.Len())
 		for _, n := range got {
-			if n != "" {
-				names = append(names, strings.Clone(n))
-			}
+			cloned = append(cloned, strings.Clone(n))
 		}
-		b.ext.Range(func(l labels.Label) { names = append(names, l.Name) })
+		names = append(names, store.AddExternalNames(cloned, b.ext)...)
 	}
-	slices.Sort(names)
-	names = slices.Compact(names)
-	names = slices.DeleteFunc(names, func(n string) bool { return slices.Contains(req.GetWithoutReplicaLabels(), n) })
-	if l := req.GetLimit(); l > 0 && int64(len(names)) > l {
-		names = names[:l]
-	}
+	names = store.FinishLabelNames(names, req.GetWithoutReplicaLabels(), req.GetLimit())
 	return &storepb.LabelNamesResponse{Names: names, Warnings: c.warns}, nil
 }
 
@@ -150,12 +141,7 @@ func (s *Store) LabelValues(ctx context.Context, req *storepb.LabelValuesRequest
 		}
 		values = append(values, got...)
 	}
-	slices.Sort(values)
-	values = slices.Compact(values)
-	values = slices.DeleteFunc(values, func(v string) bool { return v == "" })
-	if l := req.GetLimit(); l > 0 && int64(len(values)) > l {
-		values = values[:l]
-	}
+	values = store.FinishLabelValues(values, req.GetLimit())
 	return &storepb.LabelValuesResponse{Values: values, Warnings: c.warns}, nil
 }
 

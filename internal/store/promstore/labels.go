@@ -40,10 +40,8 @@ func (s *Store) LabelNames(ctx context.Context, req *storepb.LabelNamesRequest) 
 	if err != nil {
 		return nil, err
 	}
-	if len(names) > 0 {
-		ext.Range(func(l labels.Label) { names = append(names, l.Name) })
-	}
-	return &storepb.LabelNamesResponse{Names: finishStrings(names, req.GetWithoutReplicaLabels(), req.GetLimit())}, nil
+	names = store.AddExternalNames(names, ext)
+	return &storepb.LabelNamesResponse{Names: store.FinishLabelNames(names, req.GetWithoutReplicaLabels(), req.GetLimit())}, nil
 }
 
 // labelNames asks Prometheus for the label names of series matching ms.
@@ -111,24 +109,7 @@ func (s *Store) LabelValues(ctx context.Context, req *storepb.LabelValuesRequest
 	if err := s.get(ctx, "label_values", "/api/v1/label/"+url.PathEscape(model.EscapeName(name, model.ValueEncodingEscaping))+"/values", params, &values); err != nil {
 		return nil, err
 	}
-	return &storepb.LabelValuesResponse{Values: finishStrings(values, nil, req.GetLimit())}, nil
-}
-
-// finishStrings removes the names in drop, sorts, removes duplicates and
-// keeps at most limit strings when limit > 0.
-func finishStrings(in, drop []string, limit int64) []string {
-	out := in[:0]
-	for _, v := range in {
-		if !slices.Contains(drop, v) {
-			out = append(out, v)
-		}
-	}
-	slices.Sort(out)
-	out = slices.Compact(out)
-	if limit > 0 && int64(len(out)) > limit {
-		out = out[:limit]
-	}
-	return out
+	return &storepb.LabelValuesResponse{Values: store.FinishLabelValues(values, req.GetLimit())}, nil
 }
 
 // metaEntry is one metadata entry of Prometheus' /api/v1/metadata.

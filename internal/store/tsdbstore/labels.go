@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -45,16 +44,8 @@ func (s *Store) LabelNames(ctx context.Context, req *storepb.LabelNamesRequest) 
 	if err != nil {
 		return nil, storepb.StatusError(err)
 	}
-	if len(names) > 0 {
-		names = cloneStrings(names)
-		s.extLabels.Range(func(l labels.Label) { names = append(names, l.Name) })
-		slices.Sort(names)
-		names = slices.Compact(names)
-	}
-	names = slices.DeleteFunc(names, func(n string) bool { return slices.Contains(req.GetWithoutReplicaLabels(), n) })
-	if l := req.GetLimit(); l > 0 && int64(len(names)) > l {
-		names = names[:l]
-	}
+	names = store.AddExternalNames(cloneStrings(names), s.extLabels)
+	names = store.FinishLabelNames(names, req.GetWithoutReplicaLabels(), req.GetLimit())
 	return &storepb.LabelNamesResponse{Names: names, Warnings: warningStrings(warns.AsErrors())}, nil
 }
 
@@ -104,11 +95,7 @@ func (s *Store) LabelValues(ctx context.Context, req *storepb.LabelValuesRequest
 	if err != nil {
 		return nil, storepb.StatusError(err)
 	}
-	values = cloneStrings(values)
-	values = slices.DeleteFunc(values, func(v string) bool { return v == "" })
-	if l := req.GetLimit(); l > 0 && int64(len(values)) > l {
-		values = values[:l]
-	}
+	values = store.FinishLabelValues(cloneStrings(values), req.GetLimit())
 	return &storepb.LabelValuesResponse{Values: values, Warnings: warningStrings(warns.AsErrors())}, nil
 }
 
