@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -216,4 +218,40 @@ func TestUnknownUpstreamFlagIsRejected(t *testing.T) {
 	// The table proves something only if an unknown flag fails to parse.
 	_, err := parse("store", "--no-such.flag=1")
 	require.ErrorContains(t, err, "no-such.flag")
+}
+
+// TestDocumentedMissingFlagsAreUnknown keeps docs/upstream-flags.md exact:
+// every upstream flag it lists as missing is unknown to strata, except
+// those it says are being added.
+func TestDocumentedMissingFlagsAreUnknown(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/upstream-flags.md")
+	require.NoError(t, err)
+	flagRE := regexp.MustCompile("`--([a-zA-Z0-9_.-]+)")
+	all := []string{"sidecar", "store", "query", "compact"}
+	var cmds []string // the commands of the current section
+	n := 0
+	for _, line := range strings.Split(string(doc), "\n") {
+		switch {
+		case strings.HasPrefix(line, "## Every component"):
+			cmds = all
+		case strings.HasPrefix(line, "## `"):
+			cmds = []string{strings.Trim(strings.TrimPrefix(line, "## "), "`")}
+		case strings.HasPrefix(line, "## "):
+			cmds = nil
+		case strings.HasPrefix(line, "| `--") && cmds != nil:
+			cols := strings.Split(line, "|")
+			if strings.HasPrefix(strings.TrimSpace(cols[2]), "being added") {
+				continue
+			}
+			for _, m := range flagRE.FindAllStringSubmatch(cols[1], -1) {
+				for _, cmd := range cmds {
+					_, err := parse(cmd, "--"+m[1]+"=1")
+					require.ErrorContains(t, err, "unknown long flag '--"+m[1]+"'",
+						"strata %s has --%s now: take it out of docs/upstream-flags.md and add it to upstreamFlags", cmd, m[1])
+					n++
+				}
+			}
+		}
+	}
+	require.Greater(t, n, 100, "no flags found in docs/upstream-flags.md: has its layout changed?")
 }
