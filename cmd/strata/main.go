@@ -36,15 +36,15 @@ type runFunc func(ctx context.Context, logger *slog.Logger, reg *prometheus.Regi
 // to their runners.
 type commands map[string]runFunc
 
-func run(args []string) int {
-	if version.Version == "" {
-		version.Version = devVersion // set by -ldflags in `make build`
-	}
+// newApp builds the command line: the global flags (written to the
+// returned logging config on Parse) and every subcommand with its flags and
+// runner. Parsing runs no component.
+func newApp() (*kingpin.Application, *logging.Config, commands) {
 	app := kingpin.New("strata", "Global, highly available, long-term Prometheus: one query view over many Prometheus servers.")
 	app.Version(version.Print("strata"))
 	app.HelpFlag.Short('h')
 
-	var logCfg logging.Config
+	logCfg := &logging.Config{}
 	logCfg.RegisterFlags(app)
 
 	cmds := commands{}
@@ -53,13 +53,20 @@ func run(args []string) int {
 	registerQuery(app, cmds)
 	registerCompact(app, cmds)
 	registerTools(app, cmds)
+	return app, logCfg, cmds
+}
 
+func run(args []string) int {
+	if version.Version == "" {
+		version.Version = devVersion // set by -ldflags in `make build`
+	}
+	app, logCfg, cmds := newApp()
 	cmd, err := app.Parse(args)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "strata: %v (see strata --help)\n", err)
 		return 2
 	}
-	logger, err := logging.New(logCfg, os.Stderr)
+	logger, err := logging.New(*logCfg, os.Stderr)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "strata: %v\n", err)
 		return 2

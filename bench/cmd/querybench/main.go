@@ -15,7 +15,7 @@
 //	--keep             keep the work directory (data, configs, logs)
 //
 // It builds .bin/strata, .bin/prometheus and .bin/promtool, generates the
-// dataset as 2h TSDB blocks (bench/datagen) in a fresh Prometheus data dir,
+// dataset as 2h TSDB blocks (internal/datagen) in a fresh Prometheus data dir,
 // starts Prometheus on it (external labels cluster=bench, replica=0, no
 // scraping), a sidecar and a querier on free 127.0.0.1 ports, and runs a
 // dashboard-like suite of range and instant queries against Prometheus and
@@ -40,8 +40,8 @@ import (
 	"time"
 
 	"github.com/strata-io/strata/bench/benchutil"
-	"github.com/strata-io/strata/bench/datagen"
 	"github.com/strata-io/strata/bench/querysuite"
+	"github.com/strata-io/strata/internal/datagen"
 	"github.com/strata-io/strata/test/e2e/e2eutil"
 )
 

@@ -17,7 +17,7 @@
 //	--keep             keep the work directory (bucket, data, configs, logs)
 //
 // It builds .bin/strata and .bin/prometheus, generates the dataset as 2h
-// blocks (bench/datagen) into a Prometheus data dir and uploads each block
+// blocks (internal/datagen) into a Prometheus data dir and uploads each block
 // to a FILESYSTEM bucket (as `strata tools bench gen --out-dir` does), with
 // external labels cluster=bench, replica=0. It starts Prometheus on the data
 // dir (same external labels, retention 10y, nothing scraped) and measures its
@@ -47,9 +47,8 @@ import (
 	"github.com/thanos-io/objstore/providers/filesystem"
 
 	"github.com/strata-io/strata/bench/benchutil"
-	"github.com/strata-io/strata/bench/datagen"
 	"github.com/strata-io/strata/bench/querysuite"
-	"github.com/strata-io/strata/internal/component/tools"
+	"github.com/strata-io/strata/internal/datagen"
 	"github.com/strata-io/strata/test/e2e/e2eutil"
 )
 
@@ -148,7 +147,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) (err error) {
 	if err != nil {
 		return fmt.Errorf("open bucket: %w", err)
 	}
-	stats, err := tools.GenerateBucket(ctx, bkt, cfg.gen, labels.FromMap(externalLabels), prom.DataDir(), logger.With("component", "gen"))
+	stats, err := datagen.GenerateBucket(ctx, bkt, cfg.gen, labels.FromMap(externalLabels), prom.DataDir(), logger.With("component", "gen"))
 	_ = bkt.Close()
 	if err != nil {
 		return fmt.Errorf("generate data: %w", err)

@@ -17,8 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/strata-io/strata/bench/datagen"
-	"github.com/strata-io/strata/internal/component/tools"
+	"github.com/strata-io/strata/internal/datagen"
 	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/infopb"
 	"github.com/strata-io/strata/pkg/storepb"
@@ -90,7 +89,7 @@ func TestHealthServingOnlyWithBlocks(t *testing.T) {
 	bkt, err := filesystem.NewBucket(dir)
 	require.NoError(t, err)
 	dc := datagen.Config{Series: 50, End: time.Now().Truncate(2 * time.Hour), Duration: 24 * time.Hour, Interval: time.Minute, Seed: 3}
-	_, err = tools.GenerateBucket(t.Context(), bkt, dc, labels.FromStrings("cluster", "eu1"), "", nil)
+	_, err = datagen.GenerateBucket(t.Context(), bkt, dc, labels.FromStrings("cluster", "eu1"), "", nil)
 	require.NoError(t, err)
 
 	grpcAddr := testkit.ClosedAddr(t)

@@ -5,27 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/thanos-io/objstore"
 
-	"github.com/strata-io/strata/bench/datagen"
+	"github.com/strata-io/strata/internal/datagen"
 	"github.com/strata-io/strata/internal/flagutil"
 	strataobjstore "github.com/strata-io/strata/internal/objstore"
-	"github.com/strata-io/strata/pkg/metadata"
 )
-
-// BenchGenSource is the thanos.source of the blocks `strata tools bench gen`
-// uploads.
-const BenchGenSource metadata.SourceType = "bench.gen"
 
 // BenchGenConfig is the configuration of `strata tools bench gen`.
 type BenchGenConfig struct {
@@ -140,109 +131,15 @@ func RunBenchGen(ctx context.Context, cfg BenchGenConfig, logger *slog.Logger, r
 	if err != nil {
 		return datagen.Stats{}, err
 	}
+	if cfg.OutDir != "" {
+		if err := datagen.CheckNoBlocks(cfg.OutDir); err != nil {
+			return datagen.Stats{}, fmt.Errorf("--out-dir: %w", err)
+		}
+	}
 	bkt, err := cfg.Objstore.Open(ctx, logger, reg, "tools")
 	if err != nil {
 		return datagen.Stats{}, err
 	}
 	defer func() { _ = bkt.Close() }()
-	return GenerateBucket(ctx, bkt, dc, ls, cfg.OutDir, logger)
-}
-
-// GenerateBucket writes the dataset dc describes as 2h blocks and uploads
-// each, as soon as it is written, to bkt with the external labels extLabels
-// and source BenchGenSource, logging one line per block. With outDir empty
-// the blocks are written to a temporary directory and deleted once
-// uploaded; otherwise they stay in outDir, which must hold no blocks yet.
-// Blocks already uploaded stay in the bucket when it fails midway.
-func GenerateBucket(ctx context.Context, bkt objstore.Bucket, dc datagen.Config, extLabels labels.Labels, outDir string, logger *slog.Logger) (datagen.Stats, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	if extLabels.IsEmpty() {
-		return datagen.Stats{}, errors.New("generated blocks need external labels")
-	}
-	dir, keep := outDir, outDir != ""
-	if keep {
-		if err := checkNoBlocks(dir); err != nil {
-			return datagen.Stats{}, err
-		}
-	} else {
-		var err error
-		if dir, err = os.MkdirTemp("", "strata-bench-gen-"); err != nil {
-			return datagen.Stats{}, fmt.Errorf("create temp dir for blocks: %w", err)
-		}
-		defer func() { _ = os.RemoveAll(dir) }()
-	}
-
-	start := time.Now()
-	uploaded := 0
-	upload := func(ctx context.Context, b datagen.Block) error {
-		meta, err := metadata.ReadFromDir(b.Dir)
-		if err != nil {
-			return fmt.Errorf("read generated block: %w", err)
-		}
-		meta.Thanos.SetLabels(extLabels)
-		meta.Thanos.Source = BenchGenSource
-		meta.Thanos.Downsample.Resolution = metadata.ResolutionRaw
-		if err := metadata.Upload(ctx, logger, bkt, b.Dir, meta); err != nil {
-			return err
-		}
-		uploaded++
-		logger.Info("block uploaded", "block", b.ID, "n", fmt.Sprintf("%d/%d", b.Index, b.Total),
-			"series", b.Series, "samples", b.Samples,
-			"min_time", time.UnixMilli(b.MinTime).UTC().Format(time.RFC3339), "elapsed", time.Since(start).Round(time.Millisecond))
-		if !keep {
-			if err := os.RemoveAll(b.Dir); err != nil {
-				return fmt.Errorf("remove uploaded block: %w", err)
-			}
-		}
-		return nil
-	}
-	// The block writer logs one info line per block; ours says more.
-	quiet := slog.New(discardBelow{logger.Handler(), slog.LevelWarn})
-	st, err := datagen.GenerateBlocks(ctx, dir, dc, quiet, upload)
-	if err != nil {
-		return st, fmt.Errorf("generate bucket (%d blocks uploaded): %w", uploaded, err)
-	}
-	logger.Info("bucket generated", "blocks", st.Blocks, "series", st.Series, "samples", st.Samples,
-		"labels", extLabels.String(), "took", time.Since(start).Round(time.Millisecond))
-	return st, nil
-}
-
-// checkNoBlocks refuses a directory that already holds TSDB blocks: the new
-// ones would overlap them.
-func checkNoBlocks(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("--out-dir: %w", err)
-	}
-	for _, e := range entries {
-		if _, perr := ulid.ParseStrict(e.Name()); perr == nil && e.IsDir() {
-			if _, err := os.Stat(filepath.Join(dir, e.Name(), metadata.MetaFilename)); err == nil {
-				return fmt.Errorf("--out-dir %s already holds block %s: give an empty or new directory", dir, e.Name())
-			}
-		}
-	}
-	return nil
-}
-
-// discardBelow is a slog handler that drops records below a level.
-type discardBelow struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (d discardBelow) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= d.min && d.Handler.Enabled(ctx, l)
-}
-
-func (d discardBelow) WithAttrs(a []slog.Attr) slog.Handler {
-	return discardBelow{d.Handler.WithAttrs(a), d.min}
-}
-
-func (d discardBelow) WithGroup(name string) slog.Handler {
-	return discardBelow{d.Handler.WithGroup(name), d.min}
+	return datagen.GenerateBucket(ctx, bkt, dc, ls, cfg.OutDir, logger)
 }

@@ -11,13 +11,12 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/oklog/ulid/v2"
-	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 	"github.com/thanos-io/objstore"
 	"github.com/thanos-io/objstore/providers/filesystem"
 	"go.uber.org/goleak"
 
-	"github.com/strata-io/strata/bench/datagen"
+	"github.com/strata-io/strata/internal/datagen"
 	"github.com/strata-io/strata/pkg/metadata"
 )
 
@@ -83,39 +82,6 @@ func metas(t *testing.T, bkt objstore.BucketReader) []*metadata.Meta {
 	}))
 	slices.SortFunc(out, func(a, b *metadata.Meta) int { return int(a.MinTime - b.MinTime) })
 	return out
-}
-
-func TestGenerateBucketUploadsEveryBlockWithLabels(t *testing.T) {
-	bkt := objstore.NewInMemBucket()
-	end := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	dc := datagen.Config{Series: 54, End: end, Duration: 6 * time.Hour, Interval: time.Minute, Seed: 1}
-	ext := labels.FromStrings("cluster", "bench", "replica", "0")
-
-	st, err := GenerateBucket(context.Background(), bkt, dc, ext, "", nil)
-	require.NoError(t, err)
-	require.Equal(t, 3, st.Blocks)
-
-	ms := metas(t, bkt)
-	require.Len(t, ms, 3)
-	var samples uint64
-	for i, m := range ms {
-		require.Equal(t, map[string]string{"cluster": "bench", "replica": "0"}, m.Thanos.Labels)
-		require.Equal(t, BenchGenSource, m.Thanos.Source)
-		require.Equal(t, metadata.ResolutionRaw, m.Thanos.Downsample.Resolution)
-		require.Equal(t, uint64(54), m.Stats.NumSeries)
-		require.Equal(t, []string{"000001"}, m.Thanos.SegmentFiles)
-		// Every file the meta lists is in the bucket.
-		for _, f := range m.Thanos.Files {
-			ok, err := bkt.Exists(context.Background(), m.ULID.String()+"/"+f.RelPath)
-			require.NoError(t, err)
-			require.True(t, ok, "block %s lacks %s", m.ULID, f.RelPath)
-		}
-		blockStart := end.Add(time.Duration(i-3) * datagen.BlockDuration).UnixMilli()
-		require.GreaterOrEqual(t, m.MinTime, blockStart)
-		require.LessOrEqual(t, m.MaxTime, blockStart+datagen.BlockDuration.Milliseconds())
-		samples += m.Stats.NumSamples
-	}
-	require.Equal(t, uint64(st.Samples), samples)
 }
 
 func TestRunBenchGenWritesFilesystemBucketAndOutDir(t *testing.T) {

@@ -23,8 +23,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/thanos-io/objstore"
 
-	"github.com/strata-io/strata/bench/datagen"
 	"github.com/strata-io/strata/internal/bucketweb"
+	"github.com/strata-io/strata/internal/datagen"
 	"github.com/strata-io/strata/pkg/metadata"
 )
 
@@ -50,7 +50,7 @@ func genBlocks(t *testing.T, bkt objstore.Bucket, end time.Time, seed uint64, ex
 		before[m.ULID] = true
 	}
 	dc := datagen.Config{Series: 27, End: end, Duration: 6 * time.Hour, Interval: 5 * time.Minute, Seed: seed}
-	_, err := GenerateBucket(context.Background(), bkt, dc, labels.FromStrings(ext...), "", nil)
+	_, err := datagen.GenerateBucket(context.Background(), bkt, dc, labels.FromStrings(ext...), "", nil)
 	require.NoError(t, err)
 	var out []*metadata.Meta
 	for _, m := range blockMetas(t, bkt) {
@@ -146,7 +146,7 @@ func TestBucketLsListsBlocksPartialsAndMarkers(t *testing.T) {
 				require.Contains(t, line, " raw ")
 				require.Contains(t, line, " "+fmtDuration(m.MaxTime-m.MinTime)+" ")
 				require.Contains(t, line, " 27 ") // series
-				require.Contains(t, line, string(BenchGenSource))
+				require.Contains(t, line, string(datagen.Source))
 			}
 			require.Contains(t, rs[ms[1].ULID.String()], "no-compact")
 			require.Contains(t, rs[partial.String()], "partial")
