@@ -2,19 +2,47 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/strata-io/strata/internal/component"
 	"github.com/strata-io/strata/internal/component/compactor"
+	"github.com/strata-io/strata/internal/objstore"
+	"github.com/strata-io/strata/internal/server"
 )
 
-// registerCompact adds `strata compact`.
+// registerCompact adds `strata compact`: the compactor on the bucket of
+// --objstore.config(-file), with metrics, probes and the block viewer on
+// the HTTP server.
 func registerCompact(app *kingpin.Application, cmds commands) {
-	var cfg compactor.Config
-	cfg.RegisterFlags(app.Command("compact", "Keep a bucket compacted, deduplicated, downsampled and within retention; serves the block viewer."))
+	cmd := app.Command("compact", "Keep a bucket compacted, deduplicated, downsampled and within retention; serves the block viewer.")
+	var (
+		cfg     compactor.Config
+		httpCfg server.HTTPConfig
+		bktCfg  objstore.Flags
+	)
+	httpCfg.RegisterFlags(cmd)
+	bktCfg.RegisterFlags(cmd)
+	cfg.RegisterFlags(cmd)
 	cmds["compact"] = func(ctx context.Context, logger *slog.Logger, reg *prometheus.Registry) error {
-		return compactor.Run(ctx, cfg, logger, reg)
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+		if !bktCfg.IsSet() {
+			return errors.New("the compactor works on a bucket: set --objstore.config-file or --objstore.config")
+		}
+		bkt, err := bktCfg.Open(ctx, logger, reg, "compact")
+		if err != nil {
+			return err
+		}
+		defer func() { _ = bkt.Close() }()
+		c, err := compactor.New(cfg, compactor.Deps{Logger: logger, Registerer: reg, Bucket: bkt})
+		if err != nil {
+			return err
+		}
+		return component.Serve(ctx, component.ServeConfig{HTTP: httpCfg}, logger, reg, c)
 	}
 }

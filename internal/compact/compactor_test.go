@@ -13,7 +13,9 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/stretchr/testify/require"
 	"github.com/thanos-io/objstore"
 
@@ -354,4 +356,43 @@ func TestRunOnceMarksBlockAMergeBlames(t *testing.T) {
 	require.Zero(t, testutil.ToFloat64(c.metrics.compactFailures), "a blamed block is not a failure")
 	live := blocksByStream(t, bkt)[`{cluster="eu1"}`]
 	require.Len(t, live, 2, "the marked block and the compaction of the three others")
+}
+
+// TestSelectorLeavesDroppedBlocksAlone: the blocks the relabel configs
+// drop are neither compacted, marked by retention nor deleted when their
+// deletion mark is due; the kept ones are, in the same run.
+func TestSelectorLeavesDroppedBlocksAlone(t *testing.T) {
+	ctx := context.Background()
+	bkt := objstore.NewInMemBucket()
+	eu := uploadStream(t, bkt, map[string]string{"cluster": "eu1"}, 4)
+	us := uploadStream(t, bkt, map[string]string{"cluster": "us1"}, 4)
+	// A us1 block marked for deletion long ago: only an owner deletes it.
+	require.NoError(t, metadata.WriteMarker(ctx, bkt, metadata.NewDeletionMark(us[3].ULID, time.UnixMilli(base), "")))
+
+	cfg := testConfig(t, base+4*twoHours+49*hourMs)
+	cfg.Retention.Raw = 24 * time.Hour
+	cfg.RelabelConfigs = []*relabel.Config{{
+		Action: relabel.Keep, SourceLabels: model.LabelNames{"cluster"}, Regex: relabel.MustNewRegexp("eu.*"),
+		Separator: ";", Replacement: "$1",
+	}}
+	m := newTestMerger()
+	c, err := New(cfg, bkt, m, nil, discard, prometheus.NewRegistry())
+	require.NoError(t, err)
+	require.NoError(t, c.RunOnce(ctx))
+
+	streams := blocksByStream(t, bkt)
+	require.Empty(t, streams[`{cluster="eu1"}`], "eu1 compacted, then past retention")
+	for _, b := range eu {
+		require.Equal(t, 1, m.inputs[b.ULID], "eu1 block %s merged once", b.ULID)
+	}
+	require.Len(t, streams[`{cluster="us1"}`], 3, "us1 blocks neither compacted nor marked by retention")
+	for _, b := range streams[`{cluster="us1"}`] {
+		require.Equal(t, 1, b.Meta.Compaction.Level, "us1 block %s left as uploaded", b.Meta.ULID)
+	}
+	for _, b := range us {
+		require.Zero(t, m.inputs[b.ULID], "us1 block %s never merged", b.ULID)
+	}
+	_, err = metadata.ReadFromBucket(ctx, bkt, us[3].ULID)
+	require.NoError(t, err, "the marked us1 block is not deleted")
+	require.Equal(t, 4.0, testutil.ToFloat64(c.metrics.ignored), "the us1 blocks are ignored")
 }

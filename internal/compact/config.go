@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/prometheus/model/relabel"
 )
 
 // Default values of Config.
@@ -36,6 +38,13 @@ type Config struct {
 	ReplicaLabels []string
 	// Shard (--compact.shard) selects the streams this instance owns.
 	Shard Shard
+	// RelabelConfigs (--selector.relabel-config) select the blocks this
+	// instance sees: they are applied at each sync to a block's external
+	// labels plus __block_id (see block.RelabelKeeps), and the blocks they
+	// drop are ignored: neither compacted, downsampled, marked by retention
+	// nor deleted. With Shard too, an instance owns the blocks both keep.
+	// Nil keeps every block.
+	RelabelConfigs []*relabel.Config
 	// Concurrency (--compact.concurrency) is the number of groups compacted
 	// at once (default 1).
 	Concurrency int

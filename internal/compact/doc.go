@@ -37,6 +37,14 @@
 // Instances started with --compact.shard=i/n own the streams whose hash
 // (xxhash of the stream labels, replica labels excluded) is i mod n: they
 // never touch the same group, nor delete or mark each other's blocks.
+// --selector.relabel-config (Config.RelabelConfigs) shards as Thanos does:
+// relabel configs over each block's external labels plus __block_id; the
+// blocks they drop are invisible to the instance from the sync on. Both
+// may be set: an instance then owns the blocks the configs keep whose
+// stream is in its shard. Relabel configs must keep or drop all the
+// blocks of a stream together (hash on labels every replica shares, not on
+// a replica label or __block_id): otherwise two instances compact parts of
+// one stream, and their outputs overlap, though nothing is lost.
 // Partial uploads belong to no stream and are removed by every instance
 // (idempotent; an upload in progress is protected by the age rules).
 //

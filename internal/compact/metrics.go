@@ -24,6 +24,7 @@ type metrics struct {
 	runFailures     prometheus.Counter
 	lastSuccess     prometheus.Gauge
 	syncFailures    prometheus.Counter
+	ignored         prometheus.Gauge
 	groups          prometheus.Counter
 	groupsTodo      prometheus.Gauge
 	groupFailures   prometheus.Counter
@@ -58,6 +59,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		syncFailures: f.NewCounter(prometheus.CounterOpts{
 			Name: "strata_compact_sync_block_failures_total",
 			Help: "Blocks skipped during a sync because their meta.json could not be read or is invalid.",
+		}),
+		ignored: f.NewGauge(prometheus.GaugeOpts{
+			Name: "strata_compact_blocks_ignored",
+			Help: "Blocks of the last sync that --selector.relabel-config drops: this instance leaves them to others.",
 		}),
 		groups: f.NewCounter(prometheus.CounterOpts{
 			Name: "strata_compact_groups_total",

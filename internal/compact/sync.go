@@ -13,6 +13,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/thanos-io/objstore"
 
+	"github.com/strata-io/strata/internal/block"
 	"github.com/strata-io/strata/pkg/metadata"
 )
 
@@ -56,7 +57,9 @@ func newMetaCache() *metaCache {
 // sync lists the bucket and reads every block's meta.json and markers,
 // MetaFetchConcurrency at a time. Blocks whose meta.json cannot be read
 // or is invalid are logged, counted and left out (never halt); only a
-// failed listing is an error.
+// failed listing is an error. Blocks the selector (RelabelConfigs) drops
+// are left out too: the later steps never see them. Partial uploads have
+// no labels and are all kept.
 func (c *Compactor) sync(ctx context.Context) (*bucketState, error) {
 	start := time.Now()
 	dirs, err := c.listBlockDirs(ctx)
@@ -107,13 +110,19 @@ func (c *Compactor) sync(ctx context.Context) (*bucketState, error) {
 	if listErr != nil {
 		return nil, listErr
 	}
+	ignored := 0
 	for _, b := range blocks {
-		if b != nil {
+		switch {
+		case b == nil:
+		case !block.RelabelKeeps(c.cfg.RelabelConfigs, b.Meta.Thanos.LabelSet(), b.Meta.ULID):
+			ignored++
+		default:
 			st.blocks = append(st.blocks, b)
 		}
 	}
+	c.metrics.ignored.Set(float64(ignored))
 	c.cache.prune(dirs)
-	c.logger.Debug("bucket synced", "blocks", len(st.blocks), "partial", len(st.partials), "duration", time.Since(start))
+	c.logger.Debug("bucket synced", "blocks", len(st.blocks), "ignored", ignored, "partial", len(st.partials), "duration", time.Since(start))
 	return st, nil
 }
 

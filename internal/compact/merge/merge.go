@@ -12,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/alecthomas/units"
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -65,14 +66,36 @@ func ParseMode(s string) (Mode, error) {
 	return 0, fmt.Errorf("unknown deduplication function %q: use penalty or exact", s)
 }
 
+// Set parses s with ParseMode: Mode is the kingpin value of
+// --deduplication.func.
+func (m *Mode) Set(s string) error {
+	v, err := ParseMode(s)
+	if err != nil {
+		return fmt.Errorf("--deduplication.func: %w", err)
+	}
+	*m = v
+	return nil
+}
+
+// DefaultIndexSizeLimit is the default of Config.IndexSizeLimit
+// (--compact.max-index-size): series references of Prometheus' index
+// format reach no further.
+const DefaultIndexSizeLimit = 64 * units.GiB
+
 // Config configures a Merger. The zero value is valid: vertical merging
 // without an index size limit.
 type Config struct {
 	// Mode is how series of several blocks are merged.
 	Mode Mode
-	// IndexSizeLimit is the largest sum of the sources' index sizes (bytes)
-	// Merge accepts; 0 means no limit.
-	IndexSizeLimit int64
+	// IndexSizeLimit (--compact.max-index-size) is the largest sum of the
+	// sources' index sizes (bytes) Merge accepts; 0 means no limit.
+	IndexSizeLimit units.Base2Bytes
+}
+
+// DefaultConfig returns the defaults of the flags: vertical merging and
+// an index size limit of DefaultIndexSizeLimit.
+func DefaultConfig() Config {
+	return Config{Mode: Vertical, IndexSizeLimit: DefaultIndexSizeLimit}
 }
 
 // Validate checks the configuration.
@@ -83,7 +106,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("merge mode %d is unknown", int(c.Mode))
 	}
 	if c.IndexSizeLimit < 0 {
-		return fmt.Errorf("index size limit %d bytes is negative: use 0 for no limit", c.IndexSizeLimit)
+		return fmt.Errorf("index size limit %d bytes is negative: use 0 for no limit (--compact.max-index-size)", int64(c.IndexSizeLimit))
 	}
 	return nil
 }
@@ -295,7 +318,7 @@ func (m *Merger) checkIndexSize(srcs []*source) error {
 			largest = s
 		}
 	}
-	if total <= m.cfg.IndexSizeLimit {
+	if total <= int64(m.cfg.IndexSizeLimit) {
 		return nil
 	}
 	return &BlockError{

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/alecthomas/units"
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -258,7 +259,7 @@ func TestMergeIndexSizeLimit(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dst := t.TempDir()
-			_, err := newMerger(t, Config{IndexSizeLimit: tc.limit}).Merge(context.Background(), []string{dirS, dirL}, dst, labels.FromMap(stream), 0)
+			_, err := newMerger(t, Config{IndexSizeLimit: units.Base2Bytes(tc.limit)}).Merge(context.Background(), []string{dirS, dirL}, dst, labels.FromMap(stream), 0)
 			if !tc.fail {
 				require.NoError(t, err)
 				return

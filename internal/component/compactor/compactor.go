@@ -1,7 +1,7 @@
 // Package compactor assembles `strata compact`, the bucket's housekeeper:
-// flags, the bucket, the compactor (internal/compact) with its merger and
-// downsampler, and the HTTP server with metrics, probes and the block
-// viewer.
+// the compactor (internal/compact) with its merger and downsampler, and the
+// block viewer. The process owns the bucket and the HTTP server (metrics,
+// probes), see internal/component.
 package compactor
 
 import (
@@ -9,186 +9,188 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/alecthomas/units"
-	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
+	"github.com/thanos-io/objstore"
+	"google.golang.org/grpc"
 
+	"github.com/strata-io/strata/internal/block"
 	"github.com/strata-io/strata/internal/bucketweb"
 	"github.com/strata-io/strata/internal/compact"
 	"github.com/strata-io/strata/internal/compact/merge"
-	"github.com/strata-io/strata/internal/component/runutil"
 	"github.com/strata-io/strata/internal/downsample"
-	"github.com/strata-io/strata/internal/objstore"
-	"github.com/strata-io/strata/internal/server"
+	"github.com/strata-io/strata/internal/flagutil"
 )
 
-// Config is the configuration of `strata compact`.
-type Config struct {
-	HTTP     server.HTTPConfig
-	Objstore objstore.Flags
-	Web      bucketweb.Config
+// DefaultWaitInterval is the default of --wait-interval.
+const DefaultWaitInterval = 5 * time.Minute
 
-	DataDir      string
+// Config is the configuration of `strata compact`: each flag fills the
+// field of the library that reads it.
+type Config struct {
+	// Compact is the compactor's: --data-dir, the deduplication, sharding,
+	// concurrency, delete delay, downsampling and retention flags.
+	Compact compact.Config
+	// Merge is the merger's: --deduplication.func and
+	// --compact.max-index-size.
+	Merge merge.Config
+	// Web is the block viewer's: the --web.* flags.
+	Web bucketweb.Config
+	// Wait (--wait) keeps the compactor running, a run every WaitInterval
+	// (--wait-interval); without it Run makes one run and returns.
 	Wait         bool
 	WaitInterval time.Duration
-
-	ReplicaLabels []string
-	DedupFunc     string
-	Shard         compact.Shard
-	Concurrency   int
-	DeleteDelay   model.Duration
-	IndexSizeMax  units.Base2Bytes
-
-	DisableDownsampling       bool
-	RetentionRaw, Retention5m model.Duration
-	Retention1h               model.Duration
-	MetaFetchConcurrency      int
 }
 
-// RegisterFlags adds the compactor's flags to cmd, with Thanos' names where
-// Thanos has them.
+// DefaultConfig returns the defaults of the flags; Compact.WorkDir is
+// "./data" as the flag's.
+func DefaultConfig() Config {
+	cc := compact.DefaultConfig()
+	cc.WorkDir = "./data"
+	return Config{
+		Compact:      cc,
+		Merge:        merge.DefaultConfig(),
+		Web:          bucketweb.DefaultConfig(),
+		WaitInterval: DefaultWaitInterval,
+	}
+}
+
+// RegisterFlags resets c to DefaultConfig and adds the compactor's flags
+// to cmd, with Thanos' names where Thanos has them. The process adds the
+// HTTP server and bucket flags.
 func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
-	c.HTTP.RegisterFlags(cmd)
-	c.Objstore.RegisterFlags(cmd)
+	*c = DefaultConfig()
+	def := DefaultConfig()
 	c.Web.RegisterFlags(cmd)
-	def := compact.DefaultConfig()
 	cmd.Flag("data-dir", "Local scratch directory: blocks are downloaded, compacted and downsampled here (emptied at each run).").
-		Default("./data").StringVar(&c.DataDir)
+		Default(def.Compact.WorkDir).StringVar(&c.Compact.WorkDir)
 	cmd.Flag("wait", "Keep running: compact again every --wait-interval. Without it, one run and exit.").
 		BoolVar(&c.Wait)
 	cmd.Flag("wait-interval", "Time between runs with --wait.").
-		Default("5m").DurationVar(&c.WaitInterval)
+		Default(def.WaitInterval.String()).DurationVar(&c.WaitInterval)
 	cmd.Flag("deduplication.replica-label", "External label telling HA replicas apart (repeatable): blocks differing only by it are merged into one copy (offline deduplication).").
-		StringsVar(&c.ReplicaLabels)
+		StringsVar(&c.Compact.ReplicaLabels)
 	cmd.Flag("deduplication.func", "How replica blocks are merged: '' (chain merge of overlapping samples, one copy of equal ones), 'penalty' (HA Prometheus pairs: the querier's penalty deduplication) or 'exact' (identical replicas).").
-		Default("").EnumVar(&c.DedupFunc, "", "vertical", "penalty", "exact")
-	cmd.Flag("compact.shard", "Own only the streams whose hash mod n is i (i/n, e.g. 0/3): run n compactors with 0/n ... n-1/n on one bucket.").
-		Default("0/1").SetValue(&c.Shard)
+		Default("").SetValue(&c.Merge.Mode)
+	cmd.Flag("compact.shard", "Own only the streams whose hash mod n is i (i/n, e.g. 0/3): run n compactors with 0/n ... n-1/n on one bucket. The hash is over the stream's labels (external labels minus the replica labels), so the replicas of a stream share an owner. With --selector.relabel-config too, an instance owns the blocks both select.").
+		Default(def.Compact.Shard.String()).SetValue(&c.Compact.Shard)
+	block.RegisterRelabelFlags(cmd, &c.Compact.RelabelConfigs, "are left to other compactors: not compacted, downsampled, nor marked or deleted by retention")
 	cmd.Flag("compact.concurrency", "Compactions run at once: several groups (stream and resolution), and independent time windows of one group.").
-		Default(fmt.Sprint(def.Concurrency)).IntVar(&c.Concurrency)
-	cmd.Flag("delete-delay", "How long a block marked for deletion stays before it is deleted (queriers and stores move to the new blocks meanwhile); also the age from which partial uploads are removed.").
-		Default(model.Duration(def.DeleteDelay).String()).SetValue(&c.DeleteDelay)
+		Default(strconv.Itoa(def.Compact.Concurrency)).IntVar(&c.Compact.Concurrency)
+	flagutil.DurationVar(cmd.Flag("delete-delay", "How long a block marked for deletion stays before it is deleted (queriers and stores move to the new blocks meanwhile); also the age from which partial uploads are removed.").
+		Default(model.Duration(def.Compact.DeleteDelay).String()), &c.Compact.DeleteDelay)
 	cmd.Flag("compact.max-index-size", "A compaction whose inputs' indexes sum to more than this is not done; the largest input gets a no-compact mark (index-size-exceeding). 0: no limit.").
-		Default("64GiB").BytesVar(&c.IndexSizeMax)
+		Default(def.Merge.IndexSizeLimit.String()).BytesVar(&c.Merge.IndexSizeLimit)
 	cmd.Flag("downsampling.disable", "Do not downsample. Raw retention then deletes raw blocks without waiting for their 5m copy.").
-		BoolVar(&c.DisableDownsampling)
-	cmd.Flag("retention.resolution-raw", "How long raw blocks are kept, from their end (e.g. 30d); 0d: forever. Never before a 5m copy of them exists, unless downsampling is disabled.").
-		Default("0d").SetValue(&c.RetentionRaw)
-	cmd.Flag("retention.resolution-5m", "How long 5m blocks are kept; 0d: forever.").
-		Default("0d").SetValue(&c.Retention5m)
-	cmd.Flag("retention.resolution-1h", "How long 1h blocks are kept; 0d: forever.").
-		Default("0d").SetValue(&c.Retention1h)
+		BoolVar(&c.Compact.DisableDownsampling)
+	flagutil.DurationVar(cmd.Flag("retention.resolution-raw", "How long raw blocks are kept, from their end (e.g. 30d); 0d: forever. Never before a 5m copy of them exists, unless downsampling is disabled.").
+		Default("0d"), &c.Compact.Retention.Raw)
+	flagutil.DurationVar(cmd.Flag("retention.resolution-5m", "How long 5m blocks are kept; 0d: forever.").
+		Default("0d"), &c.Compact.Retention.FiveMinutes)
+	flagutil.DurationVar(cmd.Flag("retention.resolution-1h", "How long 1h blocks are kept; 0d: forever.").
+		Default("0d"), &c.Compact.Retention.OneHour)
 	cmd.Flag("block-meta-fetch-concurrency", "meta.json files and markers read at once when the bucket is synced.").
-		Default(fmt.Sprint(def.MetaFetchConcurrency)).IntVar(&c.MetaFetchConcurrency)
+		Default(strconv.Itoa(def.Compact.MetaFetchConcurrency)).IntVar(&c.Compact.MetaFetchConcurrency)
 }
 
-// compactConfig returns the compactor's configuration from the flags.
-func (c *Config) compactConfig() compact.Config {
-	cc := compact.DefaultConfig()
-	cc.WorkDir = c.DataDir
-	cc.ReplicaLabels = c.ReplicaLabels
-	cc.Shard = c.Shard
-	cc.Concurrency = c.Concurrency
-	cc.DeleteDelay = time.Duration(c.DeleteDelay)
-	cc.DisableDownsampling = c.DisableDownsampling
-	cc.Retention = compact.Retention{
-		Raw:         time.Duration(c.RetentionRaw),
-		FiveMinutes: time.Duration(c.Retention5m),
-		OneHour:     time.Duration(c.Retention1h),
-	}
-	cc.MetaFetchConcurrency = c.MetaFetchConcurrency
-	return cc
-}
-
-// mergeConfig returns the merger's configuration from the flags.
-func (c *Config) mergeConfig() (merge.Config, error) {
-	mode, err := merge.ParseMode(c.DedupFunc)
-	if err != nil {
-		return merge.Config{}, fmt.Errorf("--deduplication.func: %w", err)
-	}
-	return merge.Config{Mode: mode, IndexSizeLimit: int64(c.IndexSizeMax)}, nil
-}
-
-// Validate checks the configuration and says what to fix.
+// Validate checks the configuration and says which flag to fix.
 func (c *Config) Validate() error {
-	if !c.Objstore.IsSet() {
-		return errors.New("the compactor works on a bucket: set --objstore.config-file or --objstore.config")
-	}
+	var errs []error
 	if c.Wait && c.WaitInterval <= 0 {
-		return fmt.Errorf("--wait-interval must be positive, got %s", c.WaitInterval)
+		errs = append(errs, fmt.Errorf("--wait-interval must be positive, got %s", c.WaitInterval))
 	}
-	if c.IndexSizeMax < 0 {
-		return fmt.Errorf("--compact.max-index-size must not be negative, got %s", c.IndexSizeMax)
-	}
-	if err := c.compactConfig().Validate(); err != nil {
-		return err
-	}
-	mc, err := c.mergeConfig()
-	if err != nil {
-		return err
-	}
-	if err := mc.Validate(); err != nil {
-		return err
-	}
-	return c.Web.Validate()
+	errs = append(errs, c.Compact.Validate(), c.Merge.Validate(), c.Web.Validate())
+	return errors.Join(errs...)
 }
 
-// Run runs the compactor: one run then exit, or runs every --wait-interval
-// with --wait, serving metrics, probes and the block viewer on HTTP
-// meanwhile.
-func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.Registry) error {
+// Deps is what the process gives the compactor.
+type Deps struct {
+	// Logger may be nil (no logs).
+	Logger *slog.Logger
+	// Registerer receives the compactor's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Bucket is the bucket to keep; required. The compactor uses it and
+	// does not close it.
+	Bucket objstore.Bucket
+}
+
+// Compactor is `strata compact` as a component: the compaction runs and
+// the block viewer.
+type Compactor struct {
+	cfg    Config
+	logger *slog.Logger
+	comp   *compact.Compactor
+	web    *bucketweb.Handler
+}
+
+// New builds the compactor over deps.Bucket. It opens no listener and
+// starts nothing: Run does the work.
+func New(cfg Config, deps Deps) (*Compactor, error) {
 	if err := cfg.Validate(); err != nil {
-		return err
+		return nil, err
 	}
-	bkt, err := cfg.Objstore.Open(ctx, logger, reg, "compact")
+	if deps.Bucket == nil {
+		return nil, errors.New("the compactor works on a bucket: set --objstore.config-file or --objstore.config")
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := merge.New(cfg.Merge, logger, deps.Registerer)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer func() { _ = bkt.Close() }()
+	comp, err := compact.New(cfg.Compact, deps.Bucket, m, downsample.NewBlockDownsampler(logger), logger, deps.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	web, err := bucketweb.New(cfg.Web, deps.Bucket, logger, deps.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Compactor{cfg: cfg, logger: logger, comp: comp, web: web}, nil
+}
 
-	mc, _ := cfg.mergeConfig() // validated
-	m, err := merge.New(mc, logger, reg)
-	if err != nil {
-		return err
-	}
-	c, err := compact.New(cfg.compactConfig(), bkt, m, downsample.NewBlockDownsampler(logger), logger, reg)
-	if err != nil {
-		return err
-	}
-	web, err := bucketweb.New(cfg.Web, bkt, logger, reg)
-	if err != nil {
-		return err
-	}
-	httpSrv, err := server.NewHTTP(cfg.HTTP, func() error { return nil }, reg, logger)
-	if err != nil {
-		return err
-	}
-	httpSrv.Mux().Handle("/", web)
+// Register serves the block viewer at / on mux. The compactor serves no
+// gRPC: srv is ignored and may be nil.
+func (c *Compactor) Register(mux *http.ServeMux, _ *grpc.Server) {
+	mux.Handle("/", c.web)
+}
 
-	var g run.Group
-	runutil.AddContext(&g, ctx)
-	runutil.Add(&g, ctx, httpSrv.Run)
-	runutil.Add(&g, ctx, web.Run)
-	if cfg.Wait {
-		runutil.Add(&g, ctx, func(ctx context.Context) error { return c.Run(ctx, cfg.WaitInterval) })
-	} else {
-		// One run; its end stops the servers.
-		runutil.Add(&g, ctx, func(ctx context.Context) error {
-			if err := c.RunOnce(ctx); err != nil {
-				return fmt.Errorf("compaction run: %w", err)
-			}
-			return errDone
-		})
+// Ready returns nil: the compactor serves its viewer from the start.
+func (c *Compactor) Ready() error { return nil }
+
+// Run keeps the block viewer's listing fresh and compacts: with --wait,
+// a run every --wait-interval until ctx is done (the failures of a run are
+// logged and retried at the next), then it returns nil; without, one run,
+// after which it returns nil, or the run's error (wrapping
+// compact.ErrRunFailures when only some steps failed), which ends the
+// process either way. A cancelled ctx returns nil.
+func (c *Compactor) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	webDone := make(chan struct{})
+	go func() {
+		defer close(webDone)
+		_ = c.web.Run(ctx) // returns nil when ctx ends
+	}()
+	defer func() {
+		cancel()
+		<-webDone
+	}()
+	if c.cfg.Wait {
+		return c.comp.Run(ctx, c.cfg.WaitInterval)
 	}
-	if err := g.Run(); err != nil && !errors.Is(err, errDone) {
-		return err
+	if err := c.comp.RunOnce(ctx); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("compaction run: %w", err)
 	}
 	return nil
 }
 
-// errDone ends the run group after a single run without --wait.
-var errDone = errors.New("compaction run done")
+// Close releases nothing: the bucket is the process'. It is there for the
+// component's shape.
+func (c *Compactor) Close() error { return nil }

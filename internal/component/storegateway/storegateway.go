@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/relabel"
 
+	"github.com/strata-io/strata/internal/block"
 	"github.com/strata-io/strata/internal/cache"
 	"github.com/strata-io/strata/internal/component/runutil"
 	"github.com/strata-io/strata/internal/flagutil"
@@ -118,7 +119,7 @@ func (c *Config) relabelConfigs() ([]*relabel.Config, error) {
 			return nil, fmt.Errorf("read --selector.relabel-config-file: %w", err)
 		}
 	}
-	cfgs, err := bucketstore.ParseRelabelConfigs(content)
+	cfgs, err := block.ParseRelabelConfigs(content)
 	if err != nil {
 		return nil, fmt.Errorf("check --selector.relabel-config(-file): %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
+	"github.com/strata-io/strata/internal/block"
 	"github.com/strata-io/strata/internal/store/bucketstore"
 	"github.com/strata-io/strata/internal/store/storetest"
 	"github.com/strata-io/strata/internal/testkit"
@@ -41,7 +42,7 @@ const (
 // relabel configs keep; reg may be nil.
 func shardedStore(t *testing.T, bkt *countingBucket, relabelYAML string, reg *prometheus.Registry) *bucketstore.Store {
 	t.Helper()
-	cfgs, err := bucketstore.ParseRelabelConfigs([]byte(relabelYAML))
+	cfgs, err := block.ParseRelabelConfigs([]byte(relabelYAML))
 	require.NoError(t, err)
 	cfg := testConfig()
 	cfg.RelabelConfigs = cfgs
@@ -122,20 +123,6 @@ func TestShardingKeepDrop(t *testing.T) {
 					require.Equal(t, all[3], b.ID)
 				}
 			}
-		})
-	}
-}
-
-func TestParseRelabelConfigsErrors(t *testing.T) {
-	for _, tc := range []struct{ yaml, want string }{
-		{yaml: `[{source_labels: [__block_id], target_label: shard, action: hashmod}]`, want: "requires non-zero modulus"},
-		{yaml: `{action: keep}`, want: "parse relabel configs"},
-		{yaml: `[{action: explode}]`, want: "unknown relabel action"},
-		{yaml: `[{action: keep, bogus: 1}]`, want: "bogus"},
-	} {
-		t.Run(tc.want, func(t *testing.T) {
-			_, err := bucketstore.ParseRelabelConfigs([]byte(tc.yaml))
-			require.ErrorContains(t, err, tc.want)
 		})
 	}
 }

@@ -12,11 +12,8 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
-	"github.com/prometheus/common/model"
-	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/model/relabel"
-	"go.yaml.in/yaml/v2"
 
+	bucketblock "github.com/strata-io/strata/internal/block"
 	"github.com/strata-io/strata/pkg/metadata"
 )
 
@@ -261,35 +258,7 @@ func (s *Store) forEach(ids []ulid.ULID, f func(ulid.ULID)) {
 	wg.Wait()
 }
 
-// BlockIDLabel is the label holding a block's ULID when the selector
-// relabel configs are applied, next to its external labels.
-const BlockIDLabel = "__block_id"
-
 // selected tells whether the relabel configs keep the block.
 func (s *Store) selected(meta *metadata.Meta) bool {
-	if len(s.cfg.RelabelConfigs) == 0 {
-		return true
-	}
-	lb := labels.NewBuilder(meta.Thanos.LabelSet())
-	lb.Set(BlockIDLabel, meta.ULID.String())
-	return relabel.ProcessBuilder(lb, s.cfg.RelabelConfigs...)
-}
-
-// ParseRelabelConfigs parses a YAML list of Prometheus relabel configs
-// (the content of --selector.relabel-config) and validates them. Empty
-// content yields none.
-func ParseRelabelConfigs(content []byte) ([]*relabel.Config, error) {
-	var cfgs []*relabel.Config
-	if err := yaml.UnmarshalStrict(content, &cfgs); err != nil {
-		return nil, fmt.Errorf("parse relabel configs (a YAML list of source_labels/regex/action/... entries): %w", err)
-	}
-	for i, c := range cfgs {
-		if c == nil {
-			return nil, fmt.Errorf("relabel config %d is empty", i)
-		}
-		if err := c.Validate(model.UTF8Validation); err != nil {
-			return nil, fmt.Errorf("relabel config %d: %w", i, err)
-		}
-	}
-	return cfgs, nil
+	return bucketblock.RelabelKeeps(s.cfg.RelabelConfigs, meta.Thanos.LabelSet(), meta.ULID)
 }
