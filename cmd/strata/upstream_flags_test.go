@@ -23,6 +23,10 @@ type upstreamFlag struct {
 	// pending marks a flag another change is adding: the case is skipped
 	// until then. Remove the field from the line to enable it.
 	pending bool
+	// alternative marks the file form of the flag before it (or the
+	// other way round): upstream refuses both at once, so it is left out
+	// of the argument list of a whole deployment.
+	alternative bool
 }
 
 const (
@@ -88,9 +92,9 @@ var upstreamFlags = []upstreamFlag{
 	// added by the component reshaping; enable when merged
 	{cmd: "store", flag: "index-cache-size", value: "250MB", pending: true},
 	{cmd: "store", flag: "index-cache.config", value: "type: IN-MEMORY\nconfig:\n  max_size: 250MB", pending: true},
-	{cmd: "store", flag: "index-cache.config-file", value: "/etc/thanos/index-cache.yml", pending: true},
+	{cmd: "store", flag: "index-cache.config-file", value: "/etc/thanos/index-cache.yml", pending: true, alternative: true},
 	{cmd: "store", flag: "store.caching-bucket.config", value: "type: IN-MEMORY\nconfig:\n  max_size: 256MB", pending: true},
-	{cmd: "store", flag: "store.caching-bucket.config-file", value: "/etc/thanos/caching-bucket.yml", pending: true},
+	{cmd: "store", flag: "store.caching-bucket.config-file", value: "/etc/thanos/caching-bucket.yml", pending: true, alternative: true},
 
 	// query
 	{cmd: "query", flag: "http-address", value: "0.0.0.0:10902"},
@@ -144,8 +148,8 @@ var upstreamFlags = []upstreamFlag{
 	{cmd: "compact", flag: "deduplication.func", value: "penalty"},
 	{cmd: "compact", flag: "deduplication.func", value: ""},
 	// added by the component reshaping; enable when merged
-	{cmd: "compact", flag: "selector.relabel-config", value: relabelYAML, pending: true},
-	{cmd: "compact", flag: "selector.relabel-config-file", value: "/etc/thanos/relabel.yml", pending: true},
+	{cmd: "compact", flag: "selector.relabel-config", value: relabelYAML},
+	{cmd: "compact", flag: "selector.relabel-config-file", value: "testdata/relabel.yml", alternative: true},
 }
 
 // isBool tells the boolean flags of the table: those given without a value.
@@ -199,7 +203,7 @@ func TestUpstreamArgumentListsParse(t *testing.T) {
 			args := []string{name}
 			n, seen := 0, map[string]bool{}
 			for _, f := range upstreamFlags {
-				if f.cmd != name || f.pending || seen[f.flag] {
+				if f.cmd != name || f.pending || f.alternative || seen[f.flag] {
 					continue
 				}
 				seen[f.flag] = true

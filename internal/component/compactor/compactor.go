@@ -37,7 +37,7 @@ type Config struct {
 	// concurrency, delete delay, downsampling and retention flags.
 	Compact compact.Config
 	// Merge is the merger's: --deduplication.func and
-	// --compact.max-index-size.
+	// --compact.block-max-index-size.
 	Merge merge.Config
 	// Web is the block viewer's: the --web.* flags.
 	Web bucketweb.Config
@@ -69,7 +69,7 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 	c.Web.RegisterFlags(cmd)
 	cmd.Flag("data-dir", "Local scratch directory: blocks are downloaded, compacted and downsampled here (emptied at each run).").
 		Default(def.Compact.WorkDir).StringVar(&c.Compact.WorkDir)
-	cmd.Flag("wait", "Keep running: compact again every --wait-interval. Without it, one run and exit.").
+	cmd.Flag("wait", "Keep running: compact again every --wait-interval. Without it, one run and exit.").Short('w').
 		BoolVar(&c.Wait)
 	cmd.Flag("wait-interval", "Time between runs with --wait.").
 		Default(def.WaitInterval.String()).DurationVar(&c.WaitInterval)
@@ -84,7 +84,7 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		Default(strconv.Itoa(def.Compact.Concurrency)).IntVar(&c.Compact.Concurrency)
 	flagutil.DurationVar(cmd.Flag("delete-delay", "How long a block marked for deletion stays before it is deleted (queriers and stores move to the new blocks meanwhile); also the age from which partial uploads are removed.").
 		Default(model.Duration(def.Compact.DeleteDelay).String()), &c.Compact.DeleteDelay)
-	cmd.Flag("compact.max-index-size", "A compaction whose inputs' indexes sum to more than this is not done; the largest input gets a no-compact mark (index-size-exceeding). 0: no limit.").
+	cmd.Flag("compact.block-max-index-size", "A compaction whose inputs' indexes sum to more than this is not done; the largest input gets a no-compact mark (index-size-exceeding). 0: no limit.").
 		Default(def.Merge.IndexSizeLimit.String()).BytesVar(&c.Merge.IndexSizeLimit)
 	cmd.Flag("downsampling.disable", "Do not downsample. Raw retention then deletes raw blocks without waiting for their 5m copy.").
 		BoolVar(&c.Compact.DisableDownsampling)

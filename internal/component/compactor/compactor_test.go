@@ -61,7 +61,7 @@ func TestFlagsReachTheLibraries(t *testing.T) {
 		"--deduplication.func=penalty", "--compact.shard=1/3", "--compact.concurrency=4",
 		"--selector.relabel-config=[{action: keep, source_labels: [cluster], regex: eu.*}]",
 		"--delete-delay=2h", "--retention.resolution-raw=30d", "--retention.resolution-5m=90d", "--retention.resolution-1h=1y",
-		"--downsampling.disable", "--compact.max-index-size=1GiB", "--block-meta-fetch-concurrency=7",
+		"--downsampling.disable", "--compact.block-max-index-size=1GiB", "--block-meta-fetch-concurrency=7",
 		"--wait", "--wait-interval=1m", "--web.refresh-interval=10s")
 	require.NoError(t, err)
 	require.NoError(t, cfg.Validate())
