@@ -121,6 +121,7 @@ var upstreamFlags = []upstreamFlag{
 	{cmd: "query", flag: "store.sd-dns-interval", value: "30s"},
 	{cmd: "query", flag: "store.response-timeout", value: "0ms"},
 	{cmd: "query", flag: "query.replica-label", value: "replica"},
+	{cmd: "query", flag: "query.replica-label", value: "replica,prometheus_replica"},
 	{cmd: "query", flag: "query.timeout", value: "2m"},
 	{cmd: "query", flag: "query.max-concurrent", value: "20"},
 	{cmd: "query", flag: "query.lookback-delta", value: "15m"},

@@ -73,8 +73,8 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		BoolVar(&c.Wait)
 	cmd.Flag("wait-interval", "Time between runs with --wait.").
 		Default(def.WaitInterval.String()).DurationVar(&c.WaitInterval)
-	cmd.Flag("deduplication.replica-label", "External label telling HA replicas apart (repeatable): blocks differing only by it are merged into one copy (offline deduplication).").
-		StringsVar(&c.Compact.ReplicaLabels)
+	flagutil.LabelNamesVar(cmd.Flag("deduplication.replica-label", "External label telling HA replicas apart (repeatable, or comma-separated): blocks differing only by it are merged into one copy (offline deduplication)."),
+		&c.Compact.ReplicaLabels)
 	cmd.Flag("deduplication.func", "How replica blocks are merged: '' (chain merge of overlapping samples, one copy of equal ones), 'penalty' (HA Prometheus pairs: the querier's penalty deduplication) or 'exact' (identical replicas).").
 		Default("").SetValue(&c.Merge.Mode)
 	cmd.Flag("compact.shard", "Own only the streams whose hash mod n is i (i/n, e.g. 0/3): run n compactors with 0/n ... n-1/n on one bucket. The hash is over the stream's labels (external labels minus the replica labels), so the replicas of a stream share an owner. With --selector.relabel-config too, an instance owns the blocks both select.").

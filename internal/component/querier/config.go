@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/strata-io/strata/internal/endpoint"
+	"github.com/strata-io/strata/internal/flagutil"
 	"github.com/strata-io/strata/internal/query/api"
 	"github.com/strata-io/strata/internal/query/parallel"
 	"github.com/strata-io/strata/internal/server"
@@ -106,8 +107,8 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("store.response-timeout", "Give up on an endpoint that has not answered a request within this time (0 = the query timeout).").
 		Default("0").DurationVar(&c.Proxy.ResponseTimeout)
 
-	cmd.Flag("query.replica-label", "Label that tells HA replicas apart; series differing only by it are deduplicated. Repeatable.").
-		StringsVar(&c.API.ReplicaLabels)
+	flagutil.LabelNamesVar(cmd.Flag("query.replica-label", "Label that tells HA replicas apart; series differing only by it are deduplicated. Repeatable, or comma-separated."),
+		&c.API.ReplicaLabels)
 	cmd.Flag("query.timeout", "Maximum time to execute a query.").
 		Default(dur(def.API.QueryTimeout)).DurationVar(&c.API.QueryTimeout)
 	cmd.Flag("query.max-concurrent", "Maximum number of queries parsed and executed at once; the others wait within their timeout.").
