@@ -133,7 +133,7 @@ func (e *env) longTerm() *longTermEnv {
 		"--tsdb.path="+lt.prom.DataDir(), cfg, "--shipper.interval=1s"), true)
 	lt.memcached = cachetest.StartMemcached(e.t)
 	lt.store = e.strata(e2eutil.NewStore(bins.Strata, e.dir, "store", cfg, "--sync-block-duration=2s",
-		"--store.index-cache.memcached-addresses="+lt.memcached.Addr), true)
+		"--index-cache.config=type: MEMCACHED\nconfig:\n  addresses: ["+lt.memcached.Addr+"]"), true)
 	lt.st = e.client(lt.store.URL())
 	lt.querier = e.querier("querier", []string{lt.sidecar.GRPCAddr, lt.store.GRPCAddr}, "--endpoint.check-interval=1s")
 	lt.q = e.client(lt.querier.URL())

@@ -2,9 +2,15 @@ package storegateway
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,9 +22,15 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/strata-io/strata/bench/datagen"
+	"github.com/strata-io/strata/internal/cache"
+	"github.com/strata-io/strata/internal/component"
 	"github.com/strata-io/strata/internal/component/tools"
+	"github.com/strata-io/strata/internal/server"
+	"github.com/strata-io/strata/internal/store/bucketstore"
+	"github.com/strata-io/strata/internal/store/storetest"
 	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/infopb"
 	"github.com/strata-io/strata/pkg/storepb"
@@ -36,19 +48,54 @@ func parse(t *testing.T, args ...string) *Config {
 	return &cfg
 }
 
-func TestLimitAndCacheFlags(t *testing.T) {
+func TestFlagsBindIntoTheLibraryConfig(t *testing.T) {
 	cfg := parse(t, "--store.limits.request-series=1000", "--store.limits.request-samples=5000000",
-		"--store.grpc.series-max-concurrency=4", "--store.index-cache-size=1GB")
-	sc := cfg.storeConfig(time.Now())
+		"--store.grpc.series-max-concurrency=4", "--index-cache-size=1GB", "--sync-block-duration=2s",
+		"--min-time=-2w", "--max-time=2026-01-02T15:04:05Z", "--data-dir=/tmp/x")
+	sc := cfg.Store
 	require.Equal(t, uint64(1000), sc.RequestSeriesLimit)
 	require.Equal(t, uint64(5000000), sc.RequestSamplesLimit)
 	require.Equal(t, 4, sc.SeriesMaxConcurrency)
-	require.Equal(t, int64(1<<30), int64(cfg.IndexCacheSize))
+	require.Equal(t, 2*time.Second, sc.SyncInterval)
+	require.Equal(t, "/tmp/x", sc.DataDir)
+	now := time.Now()
+	require.Equal(t, now.Add(-14*24*time.Hour).UnixMilli(), sc.MinTime.Millis(now, 0), "relative to the time asked")
+	require.Equal(t, time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC).UnixMilli(), sc.MaxTime.Millis(now, 0))
+	require.Equal(t, int64(1<<30), int64(cfg.IndexCache.InMemory.MaxSize))
 
 	def := parse(t)
-	require.Equal(t, 20, def.storeConfig(time.Now()).SeriesMaxConcurrency)
-	require.Equal(t, int64(250<<20), int64(def.IndexCacheSize))
-	require.Equal(t, 1<<20, def.memcachedConfig().MaxItemSize)
+	want := bucketstore.DefaultConfig()
+	want.DataDir = "./data"
+	require.Equal(t, want, def.Store, "defaults are the library's")
+	require.Equal(t, cache.DefaultInMemoryConfig(), def.IndexCache.InMemory)
+}
+
+func TestValidate(t *testing.T) {
+	require.NoError(t, parse(t).Validate())
+	for _, tc := range []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"--sync-block-duration=0s"}, "check --sync-block-duration"},
+		{[]string{"--min-time=2026-01-02T00:00:00Z", "--max-time=2026-01-01T00:00:00Z"}, "nothing would be served"},
+		{[]string{"--index-cache.config=type: REDIS"}, `unknown cache type "REDIS": supported types are IN-MEMORY, MEMCACHED`},
+		{[]string{"--index-cache.config=type: MEMCACHED"}, "no address"},
+		{[]string{"--index-cache.config=type: MEMCACHED\nconfig:\n  addresses: [dns+memcached:11211]"}, "not supported"},
+		{[]string{"--index-cache.config=type: IN-MEMORY", "--index-cache.config-file=/x.yml"}, "--index-cache.config-file and --index-cache.config are mutually exclusive"},
+		{[]string{"--index-cache.config=type: IN-MEMORY\nconfig:\n  maxsize: 1GB"}, "field maxsize not found"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			app := kingpin.New("strata", "")
+			cmd := app.Command("store", "")
+			var cfg Config
+			cfg.RegisterFlags(cmd)
+			if _, err := app.Parse(append([]string{"store"}, tc.args...)); err != nil {
+				require.ErrorContains(t, err, tc.wantErr, "refused by the flag parser")
+				return
+			}
+			require.ErrorContains(t, cfg.Validate(), tc.wantErr)
+		})
+	}
 }
 
 func TestRelabelConfigFlags(t *testing.T) {
@@ -82,23 +129,37 @@ func TestRelabelConfigFlags(t *testing.T) {
 	require.ErrorContains(t, err, "check --selector.relabel-config")
 }
 
-// TestHealthServingOnlyWithBlocks: `strata store`'s gRPC health says
-// SERVING only once its Info announces the bucket's blocks, so a querier
-// never takes a starting store gateway for one without data.
-func TestHealthServingOnlyWithBlocks(t *testing.T) {
-	dir := t.TempDir()
-	bkt, err := filesystem.NewBucket(dir)
+// newBucket returns a filesystem bucket with a day of generated blocks.
+func newBucket(t *testing.T) *filesystem.Bucket {
+	t.Helper()
+	bkt, err := filesystem.NewBucket(t.TempDir())
 	require.NoError(t, err)
 	dc := datagen.Config{Series: 50, End: time.Now().Truncate(2 * time.Hour), Duration: 24 * time.Hour, Interval: time.Minute, Seed: 3}
 	_, err = tools.GenerateBucket(t.Context(), bkt, dc, labels.FromStrings("cluster", "eu1"), "", nil)
 	require.NoError(t, err)
+	return bkt
+}
+
+// TestHealthServingOnlyWithBlocks: run by component.Serve as `strata
+// store` runs it, the store gateway's gRPC health says SERVING only once
+// its Info announces the bucket's blocks, so a querier never takes a
+// starting store gateway for one without data.
+func TestHealthServingOnlyWithBlocks(t *testing.T) {
+	bkt := newBucket(t)
+	cfg := parse(t, "--data-dir="+t.TempDir())
+	reg := prometheus.NewRegistry()
+	sg, err := New(*cfg, Deps{Logger: slog.New(slog.DiscardHandler), Registerer: reg, Bucket: bkt})
+	require.NoError(t, err)
+	require.ErrorContains(t, sg.Ready(), "first bucket sync not finished")
 
 	grpcAddr := testkit.ClosedAddr(t)
-	cfg := parse(t, "--objstore.config=type: FILESYSTEM\nconfig:\n  directory: "+dir, "--grpc-address="+grpcAddr,
-		"--http-address="+testkit.ClosedAddr(t), "--data-dir="+t.TempDir())
+	sc := component.ServeConfig{
+		HTTP: server.HTTPConfig{Address: testkit.ClosedAddr(t)},
+		GRPC: &server.GRPCConfig{Address: grpcAddr, GracePeriod: time.Second},
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, *cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry()) }()
+	go func() { done <- component.Serve(ctx, sc, slog.New(slog.DiscardHandler), reg, sg) }()
 	t.Cleanup(func() {
 		cancel()
 		require.NoError(t, <-done)
@@ -121,4 +182,70 @@ func TestHealthServingOnlyWithBlocks(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, resp.GetLabelSets(), 1, "SERVING announces the blocks")
 	require.LessOrEqual(t, resp.GetStore().GetMinTime(), resp.GetStore().GetMaxTime())
+	require.NoError(t, sg.Ready())
+}
+
+// TestRegister: New opens no listener; Register puts the StoreAPI and
+// Info on the process' gRPC server and /api/v1/blocks on its mux.
+func TestRegister(t *testing.T) {
+	bkt := newBucket(t)
+	reg := prometheus.NewRegistry()
+	sg, err := New(*parse(t, "--data-dir="+t.TempDir(), "--index-cache-size=10MB"), Deps{Registerer: reg, Bucket: bkt})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, sg.Close()) }()
+
+	mux := http.NewServeMux()
+	lis := bufconn.Listen(1 << 20)
+	srv := grpc.NewServer(grpc.ForceServerCodecV2(storepb.Codec{}))
+	sg.Register(mux, srv)
+	go func() { _ = srv.Serve(lis) }()
+	defer srv.Stop()
+
+	ctx, cancel := context.WithCancel(t.Context())
+	runDone := make(chan error, 1)
+	go func() { runDone <- sg.Run(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-runDone) }()
+	require.Eventually(t, func() bool { return sg.Ready() == nil }, 30*time.Second, 5*time.Millisecond)
+
+	conn, err := grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultCallOptions(grpc.ForceCodecV2(storepb.Codec{})))
+	require.NoError(t, err)
+	defer conn.Close()
+	info, err := infopb.NewInfoClient(conn).Info(t.Context(), &infopb.InfoRequest{})
+	require.NoError(t, err)
+	require.Equal(t, "store", info.GetComponentType())
+
+	srvHTTP := httptest.NewServer(mux)
+	defer srvHTTP.Close()
+	resp, err := http.Get(srvHTTP.URL + "/api/v1/blocks")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var body struct {
+		Data struct {
+			Blocks []struct {
+				Labels map[string]string `json:"labels"`
+			} `json:"blocks"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	require.NotEmpty(t, body.Data.Blocks)
+	require.Equal(t, map[string]string{"cluster": "eu1"}, body.Data.Blocks[0].Labels)
+
+	// A Series call fills the in-memory index cache of --index-cache-size.
+	_, _, _, err = storetest.CollectSeries(t.Context(), storepb.NewStoreClient(conn), &storepb.SeriesRequest{
+		MinTime: math.MinInt64, MaxTime: math.MaxInt64, Matchers: []*storepb.LabelMatcher{{Type: storepb.LabelMatcher_RE, Name: "__name__", Value: ".+"}},
+	})
+	require.NoError(t, err)
+	require.Positive(t, testkit.MetricValue(t, reg, "strata_index_cache_items"))
+}
+
+// TestReadyNeedsGRPC: registered without a gRPC server, the store gateway
+// says why it is not ready.
+func TestReadyNeedsGRPC(t *testing.T) {
+	sg, err := New(*parse(t, "--data-dir="+t.TempDir()), Deps{Bucket: newBucket(t)})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, sg.Close()) }()
+	sg.Register(http.NewServeMux(), nil)
+	require.ErrorContains(t, sg.Ready(), "gRPC")
 }
