@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/strata-io/strata/internal/cache"
+	"github.com/strata-io/strata/internal/cache/cachingbucket"
 	"github.com/strata-io/strata/internal/component"
 	"github.com/strata-io/strata/internal/store/bucketstore"
 	"github.com/strata-io/strata/pkg/infopb"
@@ -40,6 +41,9 @@ type Config struct {
 	// IndexCache selects the index cache (--index-cache-size,
 	// --index-cache.config(-file)).
 	IndexCache cache.IndexCacheFlags
+	// CachingBucket, when set, caches chunks and metadata read from the
+	// bucket (--store.caching-bucket.config(-file)).
+	CachingBucket cachingbucket.Flags
 }
 
 // RegisterFlags adds the store gateway's flags to cmd, with Thanos' names
@@ -75,6 +79,7 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		PlaceHolder("<path>").StringVar(&c.RelabelConfigFile)
 
 	c.IndexCache.RegisterFlags(cmd)
+	c.CachingBucket.RegisterFlags(cmd)
 }
 
 // relabelConfigs loads the selector relabel configs, from the flag or the
@@ -108,6 +113,9 @@ func (c *Config) Validate() error {
 	if _, err := c.IndexCache.Load(); err != nil {
 		return err
 	}
+	if _, _, err := c.CachingBucket.Load(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -121,9 +129,10 @@ type Deps struct {
 
 // StoreGateway is the store gateway component (component.Component).
 type StoreGateway struct {
-	store      *bucketstore.Store
-	indexCache cache.Backend // nil: none
-	noGRPC     bool          // Register got no gRPC server
+	store         *bucketstore.Store
+	indexCache    cache.Backend         // nil: none
+	cachingBucket *cachingbucket.Bucket // nil: none
+	noGRPC        bool                  // Register got no gRPC server
 }
 
 var _ component.Component = (*StoreGateway)(nil)
@@ -157,7 +166,20 @@ func New(cfg Config, deps Deps) (*StoreGateway, error) {
 	if sg.indexCache != nil {
 		sc.IndexCache = sg.indexCache
 	}
-	if sg.store, err = bucketstore.New(sc, deps.Bucket, logger, deps.Registerer); err != nil {
+	bkt := deps.Bucket
+	cbcfg, ok, err := cfg.CachingBucket.Load()
+	if err != nil {
+		_ = sg.closeCaches()
+		return nil, err
+	}
+	if ok {
+		if sg.cachingBucket, err = cachingbucket.New(cbcfg, bkt, logger, deps.Registerer); err != nil {
+			_ = sg.closeCaches()
+			return nil, fmt.Errorf("check --store.caching-bucket.config(-file): %w", err)
+		}
+		bkt = sg.cachingBucket
+	}
+	if sg.store, err = bucketstore.New(sc, bkt, logger, deps.Registerer); err != nil {
 		_ = sg.closeCaches()
 		return nil, err
 	}
@@ -198,8 +220,12 @@ func (sg *StoreGateway) Close() error {
 }
 
 func (sg *StoreGateway) closeCaches() error {
-	if sg.indexCache == nil {
-		return nil
+	var errs []error
+	if sg.cachingBucket != nil {
+		errs = append(errs, sg.cachingBucket.Close())
 	}
-	return sg.indexCache.Close()
+	if sg.indexCache != nil {
+		errs = append(errs, sg.indexCache.Close())
+	}
+	return errors.Join(errs...)
 }

@@ -83,6 +83,10 @@ func TestValidate(t *testing.T) {
 		{[]string{"--index-cache.config=type: MEMCACHED\nconfig:\n  addresses: [dns+memcached:11211]"}, "not supported"},
 		{[]string{"--index-cache.config=type: IN-MEMORY", "--index-cache.config-file=/x.yml"}, "--index-cache.config-file and --index-cache.config are mutually exclusive"},
 		{[]string{"--index-cache.config=type: IN-MEMORY\nconfig:\n  maxsize: 1GB"}, "field maxsize not found"},
+		{[]string{"--store.caching-bucket.config=type: GROUPCACHE"}, `check --store.caching-bucket.config(-file): unknown cache type "GROUPCACHE": supported types are IN-MEMORY, MEMCACHED`},
+		{[]string{"--store.caching-bucket.config=type: IN-MEMORY\nchunk_subrange_size: 0"}, "chunk_subrange_size must be positive"},
+		{[]string{"--store.caching-bucket.config=type: IN-MEMORY\nchunk_subrange: 10"}, "field chunk_subrange not found"},
+		{[]string{"--store.caching-bucket.config=type: IN-MEMORY", "--store.caching-bucket.config-file=/x.yml"}, "mutually exclusive"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			app := kingpin.New("strata", "")
@@ -248,4 +252,49 @@ func TestReadyNeedsGRPC(t *testing.T) {
 	defer func() { require.NoError(t, sg.Close()) }()
 	sg.Register(http.NewServeMux(), nil)
 	require.ErrorContains(t, sg.Ready(), "gRPC")
+}
+
+// TestCachingBucket: with --store.caching-bucket.config, Series answers
+// the same as without, and a repeated call reads chunks and metadata from
+// the cache.
+func TestCachingBucket(t *testing.T) {
+	bkt := newBucket(t)
+	series := func(sg *StoreGateway) []*storepb.Series {
+		t.Helper()
+		out, _, _, err := storetest.CollectSeries(t.Context(), storepb.ServerAsClient(sg.store), &storepb.SeriesRequest{
+			MinTime: math.MinInt64, MaxTime: math.MaxInt64, Matchers: []*storepb.LabelMatcher{{Type: storepb.LabelMatcher_RE, Name: "__name__", Value: ".+"}},
+		})
+		require.NoError(t, err)
+		return out
+	}
+	start := func(args ...string) (*StoreGateway, *prometheus.Registry) {
+		t.Helper()
+		reg := prometheus.NewRegistry()
+		sg, err := New(*parse(t, append(args, "--data-dir="+t.TempDir(), "--index-cache-size=0")...), Deps{Registerer: reg, Bucket: bkt})
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, sg.Close()) })
+		require.NoError(t, sg.store.SyncBlocks(t.Context()))
+		return sg, reg
+	}
+	plain, _ := start()
+	want := series(plain)
+	require.NotEmpty(t, want)
+
+	cached, reg := start("--store.caching-bucket.config=type: IN-MEMORY\nchunk_subrange_size: 4000")
+	require.Equal(t, want, series(cached))
+	require.Equal(t, want, series(cached))
+	require.NoError(t, cached.store.SyncBlocks(t.Context()))
+	hits := map[string]float64{}
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == "strata_caching_bucket_operation_hits_total" {
+			for _, m := range mf.GetMetric() {
+				hits[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	require.Positive(t, hits["get_range"], "chunks from the cache: %v", hits)
+	require.Positive(t, hits["iter"], "the second sync lists the blocks from the cache: %v", hits)
+	require.Positive(t, hits["exists"], "and checks meta.json in the cache: %v", hits)
 }
