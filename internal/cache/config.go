@@ -231,7 +231,7 @@ type IndexCacheFlags struct {
 func (f *IndexCacheFlags) RegisterFlags(cmd *kingpin.CmdClause) {
 	f.InMemory = DefaultInMemoryConfig()
 	cmd.Flag("index-cache-size", "Size of the in-memory index cache (postings and series entries), used when no --index-cache.config(-file) is given. 0: no index cache.").
-		Default(f.InMemory.MaxSize.String()).BytesVar(&f.InMemory.MaxSize)
+		Default(strings.Replace(f.InMemory.MaxSize.String(), "iB", "B", 1)).BytesVar(&f.InMemory.MaxSize) // 250MB, as upstream shows it
 	cmd.Flag("index-cache.config-file", "Path to the index cache YAML config: type: IN-MEMORY (config: max_size, max_item_size) or MEMCACHED (config: addresses, timeout, ...). Mutually exclusive with --index-cache.config.").
 		PlaceHolder("<file-path>").StringVar(&f.ConfigFile)
 	cmd.Flag("index-cache.config", "Index cache YAML config given inline, same format as --index-cache.config-file. Mutually exclusive with --index-cache.config-file.").
