@@ -2,19 +2,45 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/strata-io/strata/internal/component"
 	"github.com/strata-io/strata/internal/component/storegateway"
+	"github.com/strata-io/strata/internal/objstore"
+	"github.com/strata-io/strata/internal/server"
 )
 
 // registerStore adds `strata store`, the store gateway.
 func registerStore(app *kingpin.Application, cmds commands) {
-	var cfg storegateway.Config
-	cfg.RegisterFlags(app.Command("store", "Serve the blocks of a bucket over the StoreAPI (store gateway)."))
+	cmd := app.Command("store", "Serve the blocks of a bucket over the StoreAPI (store gateway).")
+	var (
+		srv server.Config
+		obj objstore.Flags
+		cfg storegateway.Config
+	)
+	srv.RegisterFlags(cmd)
+	obj.RegisterFlags(cmd)
+	cfg.RegisterFlags(cmd)
 	cmds["store"] = func(ctx context.Context, logger *slog.Logger, reg *prometheus.Registry) error {
-		return storegateway.Run(ctx, cfg, logger, reg)
+		if !obj.IsSet() {
+			return errors.New("the store gateway serves a bucket: set --objstore.config-file or --objstore.config")
+		}
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+		bkt, err := obj.Open(ctx, logger, reg, "store")
+		if err != nil {
+			return err
+		}
+		defer func() { _ = bkt.Close() }()
+		sg, err := storegateway.New(cfg, storegateway.Deps{Logger: logger, Registerer: reg, Bucket: bkt})
+		if err != nil {
+			return err
+		}
+		return component.Serve(ctx, component.ServeConfig{HTTP: srv.HTTP, GRPC: &srv.GRPC}, logger, reg, sg)
 	}
 }

@@ -84,17 +84,16 @@ var upstreamFlags = []upstreamFlag{
 	{cmd: "store", flag: "max-time", value: "-2w"},
 	{cmd: "store", flag: "max-time", value: "2019-01-01T23:59:59Z"},
 	{cmd: "store", flag: "selector.relabel-config", value: relabelYAML},
-	{cmd: "store", flag: "selector.relabel-config-file", value: "/etc/thanos/relabel.yml"},
+	{cmd: "store", flag: "selector.relabel-config-file", value: "testdata/relabel.yml", alternative: true},
 	{cmd: "store", flag: "ignore-deletion-marks-delay", value: "24h"},
 	{cmd: "store", flag: "store.limits.request-series", value: "100000"},
 	{cmd: "store", flag: "store.limits.request-samples", value: "50000000"},
 	{cmd: "store", flag: "store.grpc.series-max-concurrency", value: "20"},
-	// added by the component reshaping; enable when merged
-	{cmd: "store", flag: "index-cache-size", value: "250MB", pending: true},
-	{cmd: "store", flag: "index-cache.config", value: "type: IN-MEMORY\nconfig:\n  max_size: 250MB", pending: true},
-	{cmd: "store", flag: "index-cache.config-file", value: "/etc/thanos/index-cache.yml", pending: true, alternative: true},
-	{cmd: "store", flag: "store.caching-bucket.config", value: "type: IN-MEMORY\nconfig:\n  max_size: 256MB", pending: true},
-	{cmd: "store", flag: "store.caching-bucket.config-file", value: "/etc/thanos/caching-bucket.yml", pending: true, alternative: true},
+	{cmd: "store", flag: "index-cache-size", value: "250MB"},
+	{cmd: "store", flag: "index-cache.config", value: "type: IN-MEMORY\nconfig:\n  max_size: 250MB"},
+	{cmd: "store", flag: "index-cache.config-file", value: "/etc/thanos/index-cache.yml", alternative: true},
+	{cmd: "store", flag: "store.caching-bucket.config", value: "type: IN-MEMORY\nconfig:\n  max_size: 256MB"},
+	{cmd: "store", flag: "store.caching-bucket.config-file", value: "/etc/thanos/caching-bucket.yml", alternative: true},
 
 	// query
 	{cmd: "query", flag: "http-address", value: "0.0.0.0:10902"},
@@ -148,7 +147,6 @@ var upstreamFlags = []upstreamFlag{
 	{cmd: "compact", flag: "deduplication.replica-label", value: "replica"},
 	{cmd: "compact", flag: "deduplication.func", value: "penalty"},
 	{cmd: "compact", flag: "deduplication.func", value: ""},
-	// added by the component reshaping; enable when merged
 	{cmd: "compact", flag: "selector.relabel-config", value: relabelYAML},
 	{cmd: "compact", flag: "selector.relabel-config-file", value: "testdata/relabel.yml", alternative: true},
 }

@@ -1,9 +1,14 @@
-// Package cache holds the store gateway's index cache: a small key-value
+// Package cache holds the store gateway's caches: a small key-value
 // interface (Cache) with an in-memory LRU bounded in bytes (NewLRU) and a
 // memcached client that degrades to "no cache" when memcached is down
 // (NewMemcached).
 //
-// # Keys
+// Both are configured with Thanos' YAML (ParseBackend, New): `type:
+// IN-MEMORY` or `type: MEMCACHED` and a `config:` block, the format of
+// --index-cache.config(-file) (IndexCacheFlags) and of the backend part of
+// --store.caching-bucket.config(-file).
+//
+// # Index cache keys
 //
 // Keys are built by PostingsKey and SeriesKey only, so that every backend
 // sees the same layout. Each key names the kind of item, the block (its

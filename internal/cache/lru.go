@@ -10,14 +10,15 @@ import (
 )
 
 // DefaultLRUSize is the default size of the in-memory index cache
-// (--store.index-cache-size), in bytes.
+// (--index-cache-size), in bytes.
 const DefaultLRUSize = 250 << 20
 
-// LRU is an in-memory Cache that holds at most MaxBytes of keys and values,
-// evicting the least recently stored or fetched items first. It copies
-// neither keys nor values: Store keeps v as given. Safe for concurrent use.
+// LRU is an in-memory Cache that holds at most MaxSize bytes of keys and
+// values, evicting the least recently stored or fetched items first. It
+// copies neither keys nor values: Store keeps v as given. Safe for
+// concurrent use.
 type LRU struct {
-	maxBytes int64
+	maxBytes, maxItem int64
 
 	mu    sync.Mutex
 	ll    *list.List // front: most recently used; elements hold *lruItem
@@ -39,33 +40,47 @@ type lruMetrics struct {
 	bytes, items                       prometheus.Gauge
 }
 
-// NewLRU returns an LRU cache of at most maxBytes (len(key)+len(value)
-// summed over the items; > 0). reg may be nil. Metrics:
-// strata_index_cache_{hits,misses,evictions,oversized_items}_total by item
-// kind, strata_index_cache_{bytes,items}.
-func NewLRU(maxBytes int64, reg prometheus.Registerer) *LRU {
+// NewLRU returns an LRU cache of at most cfg.MaxSize bytes (len(key) +
+// len(value) summed over the items; > 0), skipping items over
+// cfg.MaxItemSize (when > 0). name prefixes the metrics (IndexCacheName
+// for the index cache); reg may be nil. Metrics:
+// strata_<name>_{hits,misses,evictions,oversized_items}_total by item
+// kind, strata_<name>_{bytes,items}.
+func NewLRU(cfg InMemoryConfig, name string, reg prometheus.Registerer) *LRU {
 	f := promauto.With(reg)
+	p := "strata_" + name + "_"
 	m := &lruMetrics{
-		hits:      f.NewCounterVec(prometheus.CounterOpts{Name: "strata_index_cache_hits_total", Help: "Index cache lookups that found the item."}, []string{"kind"}),
-		misses:    f.NewCounterVec(prometheus.CounterOpts{Name: "strata_index_cache_misses_total", Help: "Index cache lookups that did not find the item."}, []string{"kind"}),
-		evictions: f.NewCounterVec(prometheus.CounterOpts{Name: "strata_index_cache_evictions_total", Help: "Items evicted from the index cache to make room."}, []string{"kind"}),
-		oversized: f.NewCounterVec(prometheus.CounterOpts{Name: "strata_index_cache_oversized_items_total", Help: "Items not cached because they are larger than the whole cache."}, []string{"kind"}),
-		bytes:     f.NewGauge(prometheus.GaugeOpts{Name: "strata_index_cache_bytes", Help: "Bytes of keys and values held by the index cache."}),
-		items:     f.NewGauge(prometheus.GaugeOpts{Name: "strata_index_cache_items", Help: "Items held by the index cache."}),
+		hits:      f.NewCounterVec(prometheus.CounterOpts{Name: p + "hits_total", Help: "Cache lookups that found the item."}, []string{"kind"}),
+		misses:    f.NewCounterVec(prometheus.CounterOpts{Name: p + "misses_total", Help: "Cache lookups that did not find the item."}, []string{"kind"}),
+		evictions: f.NewCounterVec(prometheus.CounterOpts{Name: p + "evictions_total", Help: "Items evicted from the cache to make room."}, []string{"kind"}),
+		oversized: f.NewCounterVec(prometheus.CounterOpts{Name: p + "oversized_items_total", Help: "Items not cached because they are larger than the max item size or the whole cache."}, []string{"kind"}),
+		bytes:     f.NewGauge(prometheus.GaugeOpts{Name: p + "bytes", Help: "Bytes of keys and values held by the cache."}),
+		items:     f.NewGauge(prometheus.GaugeOpts{Name: p + "items", Help: "Items held by the cache."}),
 	}
 	for _, k := range kinds {
 		m.hits.WithLabelValues(k)
 		m.misses.WithLabelValues(k)
 		m.evictions.WithLabelValues(k)
 	}
-	return &LRU{maxBytes: maxBytes, ll: list.New(), items: map[string]*list.Element{}, m: m}
+	maxItem := int64(cfg.MaxItemSize)
+	if maxItem <= 0 || maxItem > int64(cfg.MaxSize) {
+		maxItem = int64(cfg.MaxSize)
+	}
+	return &LRU{maxBytes: int64(cfg.MaxSize), maxItem: maxItem, ll: list.New(), items: map[string]*list.Element{}, m: m}
 }
 
-// Store implements Cache. An item larger than the whole cache is not
-// stored.
+// IndexCacheName names the metrics of the store gateway's index cache:
+// strata_index_cache_hits_total, ...
+const IndexCacheName = "index_cache"
+
+// Close implements Backend; it does nothing.
+func (c *LRU) Close() error { return nil }
+
+// Store implements Cache. An item larger than the max item size or the
+// whole cache is not stored.
 func (c *LRU) Store(key string, v []byte) {
 	it := &lruItem{key: key, v: v}
-	if it.size() > c.maxBytes {
+	if it.size() > c.maxItem {
 		c.m.oversized.WithLabelValues(kindName(key)).Inc()
 		return
 	}

@@ -16,7 +16,7 @@ import (
 
 func TestLRUSizeBoundAndEviction(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	c := cache.NewLRU(100, reg)
+	c := cache.NewLRU(cache.InMemoryConfig{MaxSize: 100}, cache.IndexCacheName, reg)
 	ctx := t.Context()
 	val := func(n int) []byte { return []byte(strings.Repeat("v", n)) }
 
@@ -61,18 +61,18 @@ func TestLRUSizeBoundAndEviction(t *testing.T) {
 
 func TestLRUMetricsByKind(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	c := cache.NewLRU(1<<20, reg)
+	c := cache.NewLRU(cache.InMemoryConfig{MaxSize: 1 << 20}, cache.IndexCacheName, reg)
 	id := ulid.Make()
 	pk, sk := cache.PostingsKey(id, "job", "node"), cache.SeriesKey(id, 42)
 	c.Store(pk, []byte{1})
 	c.Fetch(t.Context(), []string{pk, sk})
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP strata_index_cache_hits_total Index cache lookups that found the item.
+# HELP strata_index_cache_hits_total Cache lookups that found the item.
 # TYPE strata_index_cache_hits_total counter
 strata_index_cache_hits_total{kind="other"} 0
 strata_index_cache_hits_total{kind="postings"} 1
 strata_index_cache_hits_total{kind="series"} 0
-# HELP strata_index_cache_misses_total Index cache lookups that did not find the item.
+# HELP strata_index_cache_misses_total Cache lookups that did not find the item.
 # TYPE strata_index_cache_misses_total counter
 strata_index_cache_misses_total{kind="other"} 0
 strata_index_cache_misses_total{kind="postings"} 0
@@ -89,4 +89,13 @@ func TestKeys(t *testing.T) {
 	require.NotEqual(t, cache.PostingsKey(id, "a", "bc"), cache.PostingsKey(id, "ab", "c"), "name and value are separated")
 	require.NotEqual(t, pk, cache.PostingsKey(ulid.Make(), "path", strings.Repeat("a very long value with spaces\n", 100)), "per block")
 	require.Equal(t, "S:01HZY2Z8Q6V9J8M6B4C2N0P1RS:12345", cache.SeriesKey(id, 12345))
+}
+
+func TestLRUMaxItemSize(t *testing.T) {
+	c := cache.NewLRU(cache.InMemoryConfig{MaxSize: 1000, MaxItemSize: 10}, "test_cache", nil)
+	c.Store("k1", []byte("12345678"))  // 10 bytes: stored
+	c.Store("k2", []byte("123456789")) // 11 bytes: skipped
+	hits, misses := c.Fetch(t.Context(), []string{"k1", "k2"})
+	require.Equal(t, map[string][]byte{"k1": []byte("12345678")}, hits)
+	require.Equal(t, []string{"k2"}, misses)
 }

@@ -34,7 +34,7 @@ func newMemcachedLogging(t *testing.T, addr string, reg prometheus.Registerer, l
 	cfg.Timeout = 200 * time.Millisecond
 	cfg.MaxItemSize = 1000
 	cfg.Backoff = 300 * time.Millisecond
-	c, err := cache.NewMemcached(cfg, logger, reg)
+	c, err := cache.NewMemcached(cfg, cache.IndexCacheName, logger, reg)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, c.Close()) })
 	return c
@@ -152,4 +152,41 @@ func TestMemcachedConfigValidate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 	cfg.Timeout = 0
 	require.ErrorContains(t, cfg.Validate(), "timeout must be positive")
+}
+
+// TestMemcachedBatches: a lookup of more keys than max_get_multi_batch_size
+// is split into batches and still returns every item.
+func TestMemcachedBatches(t *testing.T) {
+	mc := cachetest.StartMemcached(t)
+	cfg := cache.DefaultMemcachedConfig()
+	cfg.Addresses = []string{mc.Addr}
+	cfg.MaxGetMultiBatchSize = 3
+	cfg.MaxGetMultiConcurrency = 2
+	c, err := cache.NewMemcached(cfg, "batch_test", nil, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
+	id := ulid.Make()
+	var keys []string
+	for i := range 10 {
+		k := cache.SeriesKey(id, uint64(i))
+		keys = append(keys, k)
+		c.Store(k, []byte{byte(i)})
+	}
+	eventuallyHit(t, c, keys[9], []byte{9})
+	require.Eventually(t, func() bool {
+		hits, misses := c.Fetch(t.Context(), append(keys, "S:missing:1"))
+		return len(hits) == 10 && len(misses) == 1
+	}, 5*time.Second, 10*time.Millisecond)
+}
+
+// TestMemcachedTTL: an item stored with a TTL is gone after it.
+func TestMemcachedTTL(t *testing.T) {
+	mc := cachetest.StartMemcached(t)
+	c := newMemcached(t, mc.Addr, nil)
+	c.StoreWithTTL("S:ttl:1", []byte("v"), time.Second)
+	eventuallyHit(t, c, "S:ttl:1", []byte("v"))
+	require.Eventually(t, func() bool {
+		_, misses := c.Fetch(t.Context(), []string{"S:ttl:1"})
+		return len(misses) == 1
+	}, 5*time.Second, 100*time.Millisecond, "expired")
 }

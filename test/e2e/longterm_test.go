@@ -51,7 +51,8 @@ var longTermQueries = []string{
 // with no series or point twice although sidecar and store both hold the
 // data; it still answers the same after Prometheus' retention dropped the
 // old blocks, after a store restart, with a corrupt block, with a partial
-// upload in the bucket, and with the store's memcached index cache killed.
+// upload in the bucket, and with the store's memcached (index cache and
+// caching bucket) killed.
 func TestLongTermStorage(t *testing.T) {
 	t.Parallel()
 	lt := newEnv(t, true).longTerm()
@@ -133,7 +134,11 @@ func (e *env) longTerm() *longTermEnv {
 		"--tsdb.path="+lt.prom.DataDir(), cfg, "--shipper.interval=1s"), true)
 	lt.memcached = cachetest.StartMemcached(e.t)
 	lt.store = e.strata(e2eutil.NewStore(bins.Strata, e.dir, "store", cfg, "--sync-block-duration=2s",
-		"--store.index-cache.memcached-addresses="+lt.memcached.Addr), true)
+		"--index-cache.config=type: MEMCACHED\nconfig:\n  addresses: ["+lt.memcached.Addr+"]",
+		// Chunks and metadata cached in the same memcached; short metadata
+		// TTLs so that new and deleted blocks are seen within a sync.
+		"--store.caching-bucket.config=type: MEMCACHED\nconfig:\n  addresses: ["+lt.memcached.Addr+"]\n"+
+			"chunk_subrange_size: 4000\nblocks_iter_ttl: 1s\nmetafile_exists_ttl: 1s\nmetafile_doesnt_exist_ttl: 1s\nmetafile_content_ttl: 1s\n"), true)
 	lt.st = e.client(lt.store.URL())
 	lt.querier = e.querier("querier", []string{lt.sidecar.GRPCAddr, lt.store.GRPCAddr}, "--endpoint.check-interval=1s")
 	lt.q = e.client(lt.querier.URL())
@@ -329,6 +334,9 @@ func (lt *longTermEnv) testMemcached() {
 	h1, _, err := lt.st.Metric(lt.ctx, hits)
 	require.NoError(lt.t, err)
 	require.Greater(lt.t, h1, h0, "repeated queries read index entries from memcached")
+	c, _, err := lt.st.Metric(lt.ctx, "strata_caching_bucket_cache_memcached_hits_total")
+	require.NoError(lt.t, err)
+	require.Positive(lt.t, c, "the caching bucket reads chunks and metadata from memcached")
 
 	lt.memcached.Kill()
 	lt.requireSameAsBefore("with memcached down")

@@ -22,7 +22,7 @@ func newMemcachedCache(t *testing.T, addr string) *cache.Memcached {
 	cfg.Addresses = []string{addr}
 	cfg.Timeout = 200 * time.Millisecond
 	cfg.Backoff = 500 * time.Millisecond
-	c, err := cache.NewMemcached(cfg, nil, nil)
+	c, err := cache.NewMemcached(cfg, cache.IndexCacheName, nil, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, c.Close()) })
 	return c
@@ -72,7 +72,7 @@ func TestIndexCacheSavesIndexReads(t *testing.T) {
 	require.Equal(t, first, again)
 
 	// With a shared cache, the second identical query reads none.
-	lru := cache.NewLRU(cache.DefaultLRUSize, nil)
+	lru := cache.NewLRU(cache.DefaultInMemoryConfig(), cache.IndexCacheName, nil)
 	got, cold := queryCountingIndexGets(t, bkt, lru, req)
 	require.Equal(t, want, got)
 	require.Equal(t, first, cold, "a cold cache costs the same GETs")
@@ -86,7 +86,7 @@ func TestIndexCacheTooSmallStillCorrect(t *testing.T) {
 	bkt := oneBlockBucket(t, 2000)
 	req := cacheQuery(t)
 	want, _ := queryCountingIndexGets(t, bkt, nil, req)
-	lru := cache.NewLRU(2<<10, nil) // a few entries: constant eviction
+	lru := cache.NewLRU(cache.InMemoryConfig{MaxSize: 2 << 10}, cache.IndexCacheName, nil) // a few entries: constant eviction
 	for range 2 {
 		got, _ := queryCountingIndexGets(t, bkt, lru, req)
 		require.Equal(t, want, got)
@@ -122,4 +122,4 @@ func TestMemcachedIndexCacheDown(t *testing.T) {
 }
 
 // Compile-time check that both caches fit the store's config.
-var _ = bucketstore.Config{IndexCache: cache.NewLRU(1, nil)}
+var _ = bucketstore.Config{IndexCache: cache.NewLRU(cache.InMemoryConfig{MaxSize: 1}, cache.IndexCacheName, nil)}

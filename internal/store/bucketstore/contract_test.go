@@ -101,7 +101,7 @@ func TestContract(t *testing.T) {
 		// The index cache serves postings and series entries from the
 		// second lookup on.
 		{name: "three_blocks_lru_cache", setup: inBlocksWith([]int64{hour, 2*hour + 7_000}, nil, func(*testing.T) cache.Cache {
-			return cache.NewLRU(cache.DefaultLRUSize, nil)
+			return cache.NewLRU(cache.DefaultInMemoryConfig(), cache.IndexCacheName, nil)
 		})},
 		{name: "three_blocks_memcached", setup: inBlocksWith([]int64{hour, 2*hour + 7_000}, nil, func(t *testing.T) cache.Cache {
 			return newMemcachedCache(t, cachetest.StartMemcached(t).Addr)

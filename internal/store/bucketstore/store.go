@@ -39,6 +39,7 @@ import (
 	"github.com/thanos-io/objstore"
 
 	"github.com/strata-io/strata/internal/cache"
+	"github.com/strata-io/strata/internal/flagutil"
 	"github.com/strata-io/strata/internal/store/indexheader"
 	"github.com/strata-io/strata/pkg/infopb"
 	"github.com/strata-io/strata/pkg/storepb"
@@ -56,9 +57,11 @@ type Config struct {
 	// longer, delay). Younger marks are ignored so that queries running
 	// while the compactor replaces blocks keep their data.
 	IgnoreDeletionMarksDelay time.Duration
-	// MinTime and MaxTime (ms, inclusive) bound the blocks served: only
-	// blocks overlapping [MinTime, MaxTime] are loaded.
-	MinTime, MaxTime int64
+	// MinTime and MaxTime bound the blocks served (--min-time,
+	// --max-time): only blocks overlapping [MinTime, MaxTime] (ms,
+	// inclusive) are loaded. A relative value (-2w) is taken from the time
+	// of each sync; an empty one leaves that side open.
+	MinTime, MaxTime flagutil.TimeOrDuration
 
 	// RequestSeriesLimit is the most series one Series call may return
 	// (--store.limits.request-series); 0: no limit.
@@ -103,8 +106,6 @@ func DefaultConfig() Config {
 		IgnoreDeletionMarksDelay: 24 * time.Hour,
 		SeriesMaxConcurrency:     20,
 		IndexHeaderIdleTimeout:   5 * time.Minute,
-		MinTime:                  math.MinInt64,
-		MaxTime:                  math.MaxInt64,
 	}
 }
 
@@ -125,10 +126,15 @@ func (c Config) Validate() error {
 	if c.IndexHeaderIdleTimeout < 0 {
 		return fmt.Errorf("index-header idle timeout must not be negative, got %s", c.IndexHeaderIdleTimeout)
 	}
-	if c.MinTime > c.MaxTime {
-		return fmt.Errorf("min time %d is after max time %d: nothing would be served", c.MinTime, c.MaxTime)
+	if mint, maxt := c.timeRange(time.Now()); mint > maxt {
+		return fmt.Errorf("min time %s is after max time %s: nothing would be served", c.MinTime.String(), c.MaxTime.String())
 	}
 	return nil
+}
+
+// timeRange returns [MinTime, MaxTime] in ms at now.
+func (c Config) timeRange(now time.Time) (mint, maxt int64) {
+	return c.MinTime.Millis(now, flagutil.MinMillis), c.MaxTime.Millis(now, flagutil.MaxMillis)
 }
 
 // BlockInfo describes a loaded block.

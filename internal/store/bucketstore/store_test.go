@@ -103,8 +103,19 @@ func TestSyncBlocks(t *testing.T) {
 
 	t.Run("time_partitioning", func(t *testing.T) {
 		cfg := testConfig()
-		cfg.MinTime = metas[2].MinTime + 1 // inside block 2
-		cfg.MaxTime = metas[2].MaxTime - 1 // last ms of block 2
+		require.NoError(t, cfg.MinTime.Set(time.UnixMilli(metas[2].MinTime+1).UTC().Format(time.RFC3339Nano))) // inside block 2
+		require.NoError(t, cfg.MaxTime.Set(time.UnixMilli(metas[2].MaxTime-1).UTC().Format(time.RFC3339Nano))) // last ms of block 2
+		s := newStore(t, cfg, bkt)
+		require.Equal(t, []ulid.ULID{id(2)}, blockIDs(s))
+	})
+	t.Run("time_partitioning_relative", func(t *testing.T) {
+		cfg := testConfig()
+		// Relative to now, as --min-time=-2w: a minute in the middle of
+		// block 2 (30m long), whenever the sync runs.
+		ago := func(ms int64) string { return fmt.Sprintf("-%dms", time.Now().UnixMilli()-ms) }
+		mid := (metas[2].MinTime + metas[2].MaxTime) / 2
+		require.NoError(t, cfg.MinTime.Set(ago(mid)))
+		require.NoError(t, cfg.MaxTime.Set(ago(mid+time.Minute.Milliseconds())))
 		s := newStore(t, cfg, bkt)
 		require.Equal(t, []ulid.ULID{id(2)}, blockIDs(s))
 	})

@@ -61,8 +61,9 @@ func (s *Store) SyncBlocks(ctx context.Context) error {
 		mu      sync.Mutex
 		results = map[ulid.ULID]syncResult{}
 	)
+	mint, maxt := s.cfg.timeRange(start)
 	s.forEach(ids, func(id ulid.ULID) {
-		r := s.syncOne(ctx, id, loaded[id])
+		r := s.syncOne(ctx, id, loaded[id], mint, maxt)
 		mu.Lock()
 		results[id] = r
 		mu.Unlock()
@@ -188,8 +189,9 @@ type syncResult struct {
 // syncOne decides about one listed block. loaded is the block when it is
 // served now: its meta.json, which never changes, is not read again, only
 // checked for existence (deleting a block removes meta.json first); on a
-// transient error the block stays as it is.
-func (s *Store) syncOne(ctx context.Context, id ulid.ULID, loaded *block) syncResult {
+// transient error the block stays as it is. [mint, maxt] is the time range
+// served at this sync.
+func (s *Store) syncOne(ctx context.Context, id ulid.ULID, loaded *block, mint, maxt int64) syncResult {
 	var meta *metadata.Meta
 	if loaded != nil {
 		name := path.Join(id.String(), metadata.MetaFilename)
@@ -221,7 +223,7 @@ func (s *Store) syncOne(ctx context.Context, id ulid.ULID, loaded *block) syncRe
 		s.logger.Warn("block not served: negative downsampling resolution in meta.json", "block", id, "resolution", r)
 		return syncResult{state: stateCorruptedMeta, err: fmt.Errorf("negative downsampling resolution %d", r)}
 	}
-	if meta.MaxTime <= s.cfg.MinTime || meta.MinTime > s.cfg.MaxTime {
+	if meta.MaxTime <= mint || meta.MinTime > maxt {
 		return syncResult{state: stateTimeExcluded}
 	}
 	if !s.selected(meta) {
