@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
+	"github.com/strata-io/strata/internal/block"
 	"github.com/strata-io/strata/internal/bucketweb"
 	"github.com/strata-io/strata/internal/compact"
 	"github.com/strata-io/strata/internal/compact/merge"
@@ -43,10 +44,9 @@ type Config struct {
 	DeleteDelay   model.Duration
 	IndexSizeMax  units.Base2Bytes
 
-	DisableDownsampling       bool
-	RetentionRaw, Retention5m model.Duration
-	Retention1h               model.Duration
-	MetaFetchConcurrency      int
+	DisableDownsampling  bool
+	Retention            block.Retention
+	MetaFetchConcurrency int
 }
 
 // RegisterFlags adds the compactor's flags to cmd, with Thanos' names where
@@ -76,12 +76,7 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		Default("64GiB").BytesVar(&c.IndexSizeMax)
 	cmd.Flag("downsampling.disable", "Do not downsample. Raw retention then deletes raw blocks without waiting for their 5m copy.").
 		BoolVar(&c.DisableDownsampling)
-	cmd.Flag("retention.resolution-raw", "How long raw blocks are kept, from their end (e.g. 30d); 0d: forever. Never before a 5m copy of them exists, unless downsampling is disabled.").
-		Default("0d").SetValue(&c.RetentionRaw)
-	cmd.Flag("retention.resolution-5m", "How long 5m blocks are kept; 0d: forever.").
-		Default("0d").SetValue(&c.Retention5m)
-	cmd.Flag("retention.resolution-1h", "How long 1h blocks are kept; 0d: forever.").
-		Default("0d").SetValue(&c.Retention1h)
+	c.Retention.RegisterFlags(cmd)
 	cmd.Flag("block-meta-fetch-concurrency", "meta.json files and markers read at once when the bucket is synced.").
 		Default(fmt.Sprint(def.MetaFetchConcurrency)).IntVar(&c.MetaFetchConcurrency)
 }
@@ -95,11 +90,7 @@ func (c *Config) compactConfig() compact.Config {
 	cc.Concurrency = c.Concurrency
 	cc.DeleteDelay = time.Duration(c.DeleteDelay)
 	cc.DisableDownsampling = c.DisableDownsampling
-	cc.Retention = compact.Retention{
-		Raw:         time.Duration(c.RetentionRaw),
-		FiveMinutes: time.Duration(c.Retention5m),
-		OneHour:     time.Duration(c.Retention1h),
-	}
+	cc.Retention = c.Retention
 	cc.MetaFetchConcurrency = c.MetaFetchConcurrency
 	return cc
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/stretchr/testify/require"
 
+	"github.com/strata-io/strata/internal/block"
 	"github.com/strata-io/strata/internal/compact"
 )
 
@@ -35,7 +36,7 @@ func TestFlagsReachTheCompactor(t *testing.T) {
 	require.Equal(t, 4, cc.Concurrency)
 	require.Equal(t, 2*time.Hour, cc.DeleteDelay)
 	require.True(t, cc.DisableDownsampling)
-	require.Equal(t, compact.Retention{Raw: 30 * 24 * time.Hour, FiveMinutes: 90 * 24 * time.Hour, OneHour: 365 * 24 * time.Hour}, cc.Retention)
+	require.Equal(t, block.Retention{Raw: 30 * 24 * time.Hour, FiveMinutes: 90 * 24 * time.Hour, OneHour: 365 * 24 * time.Hour}, cc.Retention)
 	mc, err := cfg.mergeConfig()
 	require.NoError(t, err)
 	require.Equal(t, "penalty", mc.Mode.String())
