@@ -1,12 +1,10 @@
-// Package bucketweb lists the blocks of a bucket and serves the block
-// viewer: a web page drawing a timeline of the blocks per stream (one row
-// group per set of external labels) and resolution (colours), with each
-// block's meta.json and markers, and optional admin actions that mark
-// blocks for deletion, no-compact or no-downsample.
-//
-// List (and ReadBlock) are shared with `strata tools bucket`; Mark and
-// Unmark are the marker operations both the viewer and `tools bucket mark`
-// use. Handler is mounted by `strata tools bucket web` and `strata compact`.
+// Package bucketweb serves the block viewer over the bucket inventory
+// (package block): a web page drawing a timeline of the blocks per stream
+// (one row group per set of external labels) and resolution (colours),
+// with each block's meta.json and markers, and optional admin actions that
+// mark blocks for deletion, no-compact or no-downsample (block.Mark,
+// block.Unmark). Handler is mounted by `strata tools bucket web` and
+// `strata compact`.
 //
 // # HTTP API
 //

@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/thanos-io/objstore"
+
+	"github.com/strata-io/strata/internal/block"
 )
 
 // AdminFlag is the flag that enables the viewer's admin actions, named in
@@ -40,7 +42,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults of the flags.
 func DefaultConfig() Config {
-	return Config{RefreshInterval: 5 * time.Minute, ListConcurrency: DefaultListConcurrency}
+	return Config{RefreshInterval: 5 * time.Minute, ListConcurrency: block.DefaultConcurrency}
 }
 
 // RegisterFlags adds the viewer's flags to cmd: --web.refresh-interval,
@@ -81,6 +83,7 @@ func (c Config) Validate() error {
 type Handler struct {
 	cfg    Config
 	bkt    objstore.Bucket
+	inv    *block.Inventory
 	logger *slog.Logger
 	m      *metrics
 	mux    *http.ServeMux
@@ -89,7 +92,7 @@ type Handler struct {
 	listMu sync.Mutex // serialises listings
 
 	mu          sync.RWMutex
-	blocks      []Block
+	blocks      []*block.Block
 	listed      bool
 	refreshedAt time.Time
 	lastErr     error
@@ -113,6 +116,7 @@ func New(cfg Config, bkt objstore.Bucket, logger *slog.Logger, reg prometheus.Re
 	f := promauto.With(reg)
 	h := &Handler{
 		cfg: cfg, bkt: bkt, logger: logger, now: time.Now,
+		inv: block.NewInventory(bkt, block.Config{Concurrency: cfg.ListConcurrency}),
 		m: &metrics{
 			refreshes: f.NewCounter(prometheus.CounterOpts{Name: "strata_block_viewer_refreshes_total", Help: "Listings of the bucket by the block viewer."}),
 			failures:  f.NewCounter(prometheus.CounterOpts{Name: "strata_block_viewer_refresh_failures_total", Help: "Listings of the bucket by the block viewer that failed."}),
@@ -164,14 +168,16 @@ func (h *Handler) Refresh(ctx context.Context, notBefore time.Time) error {
 	}
 	start := h.now()
 	h.m.refreshes.Inc()
-	blocks, err := List(ctx, h.bkt, ListOptions{Concurrency: h.cfg.ListConcurrency})
+	blocks, err := h.inv.Scan(ctx)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err != nil {
+		err = fmt.Errorf("list blocks in the bucket: %w", err)
 		h.m.failures.Inc()
 		h.lastErr = err
 		return err
 	}
+	block.SortBlocks(blocks)
 	h.blocks, h.listed, h.refreshedAt, h.lastErr = blocks, true, start, nil
 	h.m.blocks.Set(float64(len(blocks)))
 	h.m.lastSuccess.Set(float64(start.Unix()))
@@ -188,7 +194,7 @@ func (h *Handler) Listed() bool {
 
 // Blocks returns the cached listing (nil before the first one). The
 // slice must not be modified.
-func (h *Handler) Blocks() []Block {
+func (h *Handler) Blocks() []*block.Block {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return h.blocks
@@ -239,7 +245,7 @@ func (h *Handler) serveMark(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_data", fmt.Errorf("id=%q is not a block ULID: %w", r.Form.Get("id"), err))
 		return
 	}
-	marker, err := ParseMarkerName(r.Form.Get("marker"))
+	marker, err := block.ParseMarkerName(r.Form.Get("marker"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_data", err)
 		return
@@ -247,12 +253,12 @@ func (h *Handler) serveMark(w http.ResponseWriter, r *http.Request) {
 	remove, _ := strconv.ParseBool(r.Form.Get("remove"))
 	var changed bool
 	if remove {
-		changed, err = Unmark(r.Context(), h.bkt, id, marker)
+		changed, err = block.Unmark(r.Context(), h.bkt, id, marker)
 	} else {
-		changed, err = Mark(r.Context(), h.bkt, id, marker, r.Form.Get("details"), h.now())
+		changed, err = block.Mark(r.Context(), h.bkt, id, marker, r.Form.Get("details"), h.now())
 	}
 	switch {
-	case errors.Is(err, ErrBlockNotFound):
+	case errors.Is(err, block.ErrBlockNotFound):
 		writeError(w, http.StatusNotFound, "not_found", err)
 		return
 	case err != nil:
@@ -260,7 +266,7 @@ func (h *Handler) serveMark(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.logger.Info("block marker changed from the block viewer", "block", id, "marker", marker, "removed", remove, "changed", changed, "remote", r.RemoteAddr)
-	b, err := ReadBlock(r.Context(), h.bkt, id)
+	b, err := h.inv.Read(r.Context(), id)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "internal", err)
 		return
@@ -270,10 +276,10 @@ func (h *Handler) serveMark(w http.ResponseWriter, r *http.Request) {
 }
 
 // replace puts b into the cached listing in place of the block of the same id.
-func (h *Handler) replace(b Block) {
+func (h *Handler) replace(b *block.Block) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	blocks := make([]Block, len(h.blocks))
+	blocks := make([]*block.Block, len(h.blocks))
 	copy(blocks, h.blocks) // Blocks() callers keep the old slice.
 	for i := range blocks {
 		if blocks[i].ID == b.ID {
@@ -283,7 +289,7 @@ func (h *Handler) replace(b Block) {
 		}
 	}
 	h.blocks = append(blocks, b)
-	SortBlocks(h.blocks)
+	block.SortBlocks(h.blocks)
 }
 
 // sameOrigin refuses a cross-site form post: a browser sends Origin with

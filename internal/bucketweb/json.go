@@ -3,6 +3,7 @@ package bucketweb
 import (
 	"time"
 
+	"github.com/strata-io/strata/internal/block"
 	"github.com/strata-io/strata/pkg/metadata"
 )
 
@@ -88,7 +89,7 @@ type MarkData struct {
 	Block BlockJSON `json:"block"`
 }
 
-func markersJSON(b Block) MarkersJSON {
+func markersJSON(b *block.Block) MarkersJSON {
 	m := MarkersJSON{Deletion: b.Deletion, NoCompact: b.NoCompact, NoDownsample: b.NoDownsample}
 	for _, err := range b.MarkerErrs {
 		m.Errors = append(m.Errors, err.Error())
@@ -96,7 +97,7 @@ func markersJSON(b Block) MarkersJSON {
 	return m
 }
 
-func blockJSON(b Block) BlockJSON {
+func blockJSON(b *block.Block) BlockJSON {
 	out := BlockJSON{ULID: b.ID.String(), Meta: b.Meta, Markers: markersJSON(b)}
 	if b.Meta != nil {
 		out.MinTime, out.MaxTime = b.Meta.MinTime, b.Meta.MaxTime
@@ -104,10 +105,10 @@ func blockJSON(b Block) BlockJSON {
 	return out
 }
 
-// group arranges blocks sorted as List returns them into streams and
+// group arranges blocks sorted by block.SortBlocks into streams and
 // resolutions; blocks without meta go to partial. Never nil slices, so the
 // JSON holds [] rather than null.
-func group(blocks []Block) ([]StreamJSON, []PartialJSON) {
+func group(blocks []*block.Block) ([]StreamJSON, []PartialJSON) {
 	streams, partial := []StreamJSON{}, []PartialJSON{}
 	for _, b := range blocks {
 		if b.Meta == nil {

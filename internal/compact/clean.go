@@ -51,7 +51,7 @@ func (c *Compactor) clean(ctx context.Context, st *bucketState) (bool, error) {
 
 	minAge := max(c.cfg.DeleteDelay, partialUploadMinAge)
 	for _, p := range st.partials {
-		if now.Sub(ulid.Time(p.id.Time())) < minAge {
+		if now.Sub(ulid.Time(p.ID.Time())) < minAge {
 			continue
 		}
 		newest, names, err := c.partialObjects(ctx, p)
@@ -59,7 +59,7 @@ func (c *Compactor) clean(ctx context.Context, st *bucketState) (bool, error) {
 			if ctx.Err() != nil {
 				return failed, ctx.Err()
 			}
-			c.logger.Warn("listing a partial upload failed, retrying at the next run", "block", p.id, "err", err)
+			c.logger.Warn("listing a partial upload failed, retrying at the next run", "block", p.ID, "err", err)
 			c.metrics.cleanFailures.Inc()
 			failed = true
 			continue
@@ -71,39 +71,28 @@ func (c *Compactor) clean(ctx context.Context, st *bucketState) (bool, error) {
 			if ctx.Err() != nil {
 				return failed, ctx.Err()
 			}
-			c.logger.Warn("deleting a partial upload failed, retrying at the next run", "block", p.id, "err", err)
+			c.logger.Warn("deleting a partial upload failed, retrying at the next run", "block", p.ID, "err", err)
 			c.metrics.cleanFailures.Inc()
 			failed = true
 			continue
 		}
 		c.metrics.deleted.WithLabelValues("partial").Inc()
-		c.logger.Info("deleted partial upload", "block", p.id, "objects", len(names), "last_modified", newest.UTC())
+		c.logger.Info("deleted partial upload", "block", p.ID, "objects", len(names), "last_modified", newest.UTC())
 	}
 	return failed, nil
 }
 
-// partialObjects lists the objects of a partial upload and the newest
-// last-modified time among them (from the sync when it saw it, else from
-// each object's attributes).
-func (c *Compactor) partialObjects(ctx context.Context, p partialBlock) (time.Time, []string, error) {
-	names, err := metadata.ListRecursive(ctx, c.bkt, p.id.String()+objstore.DirDelim)
+// partialObjects returns the newest last-modified time of the objects of
+// a partial upload (from the sync when the listing reported it, else from
+// each object's attributes) and lists its objects again, to delete them.
+func (c *Compactor) partialObjects(ctx context.Context, p *Block) (time.Time, []string, error) {
+	newest, err := c.inv.LastModified(ctx, p)
 	if err != nil {
 		return time.Time{}, nil, err
 	}
-	newest := p.newest
-	if newest.IsZero() {
-		for _, n := range names {
-			a, err := c.bkt.Attributes(ctx, n)
-			if c.bkt.IsObjNotFoundErr(err) {
-				continue
-			}
-			if err != nil {
-				return time.Time{}, nil, fmt.Errorf("attributes of %s: %w", n, err)
-			}
-			if a.LastModified.After(newest) {
-				newest = a.LastModified
-			}
-		}
+	names, err := metadata.ListRecursive(ctx, c.bkt, p.ID.String()+objstore.DirDelim)
+	if err != nil {
+		return time.Time{}, nil, err
 	}
 	return newest, names, nil
 }

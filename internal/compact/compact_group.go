@@ -236,7 +236,7 @@ func (c *Compactor) compactPlan(ctx context.Context, g *group, plan []*Block, di
 			return nil, fmt.Errorf("upload the compaction of blocks %v: %w", ids, err)
 		}
 		c.metrics.bytesUploaded.Add(float64(filesSize(meta)))
-		c.cache.rememberMeta(meta)
+		c.inv.RememberMeta(meta)
 		out = &Block{Meta: meta}
 		details = "compacted into " + meta.ULID.String()
 	}
@@ -250,7 +250,7 @@ func (c *Compactor) compactPlan(ctx context.Context, g *group, plan []*Block, di
 		if err := metadata.WriteMarker(ctx, c.bkt, mark); err != nil {
 			return nil, fmt.Errorf("mark compacted block %s for deletion: %w", b.Meta.ULID, err)
 		}
-		c.cache.rememberMarker(mark)
+		c.inv.RememberMarker(mark)
 		c.metrics.marked.WithLabelValues(markerDeletion, deletionReasonCompacted).Inc()
 	}
 	c.metrics.compactions.Inc()

@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/thanos-io/objstore"
+
+	"github.com/strata-io/strata/internal/block"
 )
 
 // ErrRunFailures is wrapped by the error of a run that went to its end but
@@ -32,7 +34,7 @@ type Compactor struct {
 	downsampler Downsampler
 	logger      *slog.Logger
 	metrics     *metrics
-	cache       *metaCache
+	inv         *block.Inventory
 	// slots bounds the compactions running at once (Concurrency), across
 	// groups and within one.
 	slots chan struct{}
@@ -80,7 +82,7 @@ func New(cfg Config, bkt objstore.Bucket, m Merger, d Downsampler, logger *slog.
 		downsampler: d,
 		logger:      logger,
 		metrics:     newMetrics(reg),
-		cache:       newMetaCache(),
+		inv:         block.NewInventory(bkt, block.Config{Concurrency: cfg.MetaFetchConcurrency}),
 		slots:       make(chan struct{}, cfg.Concurrency),
 	}, nil
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/relabel"
+
+	"github.com/strata-io/strata/internal/block"
 )
 
 // Default values of Config.
@@ -56,24 +58,14 @@ type Config struct {
 	// pass off; raw retention then deletes raw blocks without waiting for a
 	// 5m copy.
 	DisableDownsampling bool
-	// Retention per resolution; 0 keeps blocks forever.
-	Retention Retention
+	// Retention per resolution (--retention.resolution-*); 0 keeps blocks
+	// forever.
+	Retention block.Retention
 	// MetaFetchConcurrency (--block-meta-fetch-concurrency) bounds the
 	// concurrent reads of meta.json and markers during a sync (default 32).
 	MetaFetchConcurrency int
 	// Now returns the current time; nil means time.Now. For tests.
 	Now func() time.Time
-}
-
-// Retention is how long blocks of each resolution are kept, measured from
-// a block's max time. 0 keeps blocks forever.
-type Retention struct {
-	// Raw (--retention.resolution-raw) applies to raw blocks.
-	Raw time.Duration
-	// FiveMinutes (--retention.resolution-5m) applies to 5m blocks.
-	FiveMinutes time.Duration
-	// OneHour (--retention.resolution-1h) applies to 1h blocks.
-	OneHour time.Duration
 }
 
 // DefaultConfig returns a Config with every default set; WorkDir remains
@@ -122,17 +114,8 @@ func (c Config) Validate() error {
 	if c.MetaFetchConcurrency < 1 {
 		errs = append(errs, fmt.Errorf("meta fetch concurrency %d must be at least 1 (--block-meta-fetch-concurrency)", c.MetaFetchConcurrency))
 	}
-	for _, r := range []struct {
-		flag string
-		d    time.Duration
-	}{
-		{"--retention.resolution-raw", c.Retention.Raw},
-		{"--retention.resolution-5m", c.Retention.FiveMinutes},
-		{"--retention.resolution-1h", c.Retention.OneHour},
-	} {
-		if r.d < 0 {
-			errs = append(errs, fmt.Errorf("retention %s must not be negative (%s; 0 keeps blocks forever)", r.d, r.flag))
-		}
+	if err := c.Retention.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -7,9 +7,10 @@
 //
 // # A run
 //
-// (*Compactor).RunOnce syncs the bucket (lists the block directories, reads
-// meta.json and markers concurrently; meta.json is cached per ULID since
-// it never changes) before each step:
+// (*Compactor).RunOnce syncs the bucket with the block inventory (package
+// block: lists the block directories, reads meta.json and markers
+// concurrently; meta.json is cached per ULID since it never changes)
+// before each step:
 //
 //  1. clean: blocks whose deletion mark is at least --delete-delay old are
 //     deleted (meta.json first); directories without meta.json (partial

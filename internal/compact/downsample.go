@@ -86,18 +86,18 @@ func (c *Compactor) downsampleBlock(ctx context.Context, t downsampleTask) (*Blo
 	}
 	meta, err := c.downsampler.Downsample(ctx, srcDir, dir, t.resolution)
 	if err != nil {
-		return nil, fmt.Errorf("downsample block %s to %s: %w", id, resolutionName(t.resolution), err)
+		return nil, fmt.Errorf("downsample block %s to %s: %w", id, metadata.ResolutionName(t.resolution), err)
 	}
 	if meta.Stats.NumSamples == 0 {
-		return nil, fmt.Errorf("downsampling block %s to %s gave no samples", id, resolutionName(t.resolution))
+		return nil, fmt.Errorf("downsampling block %s to %s gave no samples", id, metadata.ResolutionName(t.resolution))
 	}
 	if err := metadata.Upload(ctx, c.logger, c.bkt, filepath.Join(dir, meta.ULID.String()), meta); err != nil {
 		return nil, fmt.Errorf("upload the downsampling of block %s: %w", id, err)
 	}
-	c.cache.rememberMeta(meta)
+	c.inv.RememberMeta(meta)
 	c.metrics.bytesUploaded.Add(float64(filesSize(meta)))
-	c.metrics.downsampled.WithLabelValues(resolutionName(t.resolution)).Inc()
-	c.logger.Info("block downsampled", "block", id, "resolution", resolutionName(t.resolution), "new_block", meta.ULID,
+	c.metrics.downsampled.WithLabelValues(metadata.ResolutionName(t.resolution)).Inc()
+	c.logger.Info("block downsampled", "block", id, "resolution", metadata.ResolutionName(t.resolution), "new_block", meta.ULID,
 		"min_time", meta.MinTime, "max_time", meta.MaxTime, "duration", time.Since(start))
 	return &Block{Meta: meta}, nil
 }
@@ -121,21 +121,8 @@ func (c *Compactor) writeMark(ctx context.Context, b *Block, mark metadata.Marke
 	if err := metadata.WriteMarker(ctx, c.bkt, mark); err != nil {
 		return fmt.Errorf("mark block %s %s (%v): %w", b.Meta.ULID, kind, cause, err)
 	}
-	c.cache.rememberMarker(mark)
+	c.inv.RememberMarker(mark)
 	c.metrics.marked.WithLabelValues(kind, string(reason)).Inc()
 	c.logger.Warn(msg, "block", b.Meta.ULID, "reason", reason, "err", cause)
 	return nil
-}
-
-// resolutionName is "raw", "5m", "1h" or the ms value.
-func resolutionName(res int64) string {
-	switch res {
-	case metadata.ResolutionRaw:
-		return "raw"
-	case metadata.Resolution5m:
-		return "5m"
-	case metadata.Resolution1h:
-		return "1h"
-	}
-	return fmt.Sprintf("%dms", res)
 }

@@ -8,23 +8,16 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/model/labels"
 
-	"github.com/strata-io/strata/pkg/metadata"
+	"github.com/strata-io/strata/internal/block"
 )
 
-// Block is one complete block of the bucket (it has a meta.json) with the
-// markers it carried when the bucket was synced. A Block is shared
-// read-only between goroutines once built.
-type Block struct {
-	Meta *metadata.Meta
-	// Deletion, NoCompact and NoDownsample are the block's markers, nil
-	// when absent.
-	Deletion     *metadata.DeletionMark
-	NoCompact    *metadata.NoCompactMark
-	NoDownsample *metadata.NoDownsampleMark
-}
+// Block is a block of the bucket as the inventory read it (package
+// block); the compactor plans over those with a meta.json. A Block is
+// shared read-only between goroutines once built.
+type Block = block.Block
 
 // span is the block's time range in ms.
-func (b *Block) span() int64 { return b.Meta.MaxTime - b.Meta.MinTime }
+func span(b *Block) int64 { return b.Meta.MaxTime - b.Meta.MinTime }
 
 // StreamLabels returns the stream of a block with external labels ext:
 // ext without the replica labels. Blocks of HA replicas thus share one

@@ -7,6 +7,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/strata-io/strata/internal/block"
 	"github.com/strata-io/strata/pkg/metadata"
 )
 
@@ -135,7 +136,7 @@ func planLevel(sorted []*Block, r, smallest, newest, now int64) []*Block {
 	)
 	for _, b := range sorted {
 		ws := windowStart(b.Meta.MinTime, r)
-		if b.Meta.MaxTime > ws+r || b.span() >= r {
+		if b.Meta.MaxTime > ws+r || span(b) >= r {
 			// Crosses the window's end, or already spans it: not part of
 			// a compaction at this level.
 			continue
@@ -186,7 +187,7 @@ func isFinal(b *Block, group []*Block, ranges []int64, now int64) bool {
 		return true
 	}
 	largest := ranges[len(ranges)-1]
-	if b.span() >= largest {
+	if span(b) >= largest {
 		return true
 	}
 	newest := int64(math.MinInt64)
@@ -255,7 +256,7 @@ func planDownsampling(blocks []*Block, from int64, ranges []int64, now int64) []
 		if b.NoDownsample != nil || sourcesIn(b, covered) {
 			continue
 		}
-		if b.span() >= minSpan || isFinal(b, group, ranges, now) {
+		if span(b) >= minSpan || isFinal(b, group, ranges, now) {
 			tasks = append(tasks, downsampleTask{block: b, resolution: to})
 		}
 	}
@@ -293,7 +294,7 @@ func sourcesIn(b *Block, set map[ulid.ULID]bool) bool {
 // its sources are in 5m or 1h blocks; a 5m block only when downsampling
 // is off, it carries a no-downsample mark, or its sources are in 1h
 // blocks. now is in ms.
-func planRetention(blocks []*Block, ret Retention, downsampling bool, now int64) (del, held []*Block) {
+func planRetention(blocks []*Block, ret block.Retention, downsampling bool, now int64) (del, held []*Block) {
 	in5m, in1h := map[ulid.ULID]bool{}, map[ulid.ULID]bool{}
 	for _, b := range blocks {
 		if b.Deletion != nil {

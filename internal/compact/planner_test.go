@@ -7,6 +7,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/stretchr/testify/require"
 
+	"github.com/strata-io/strata/internal/block"
 	"github.com/strata-io/strata/pkg/metadata"
 )
 
@@ -273,11 +274,11 @@ func TestPlanRetention(t *testing.T) {
 	raw := blk(0, 48)
 	fiveM := blk(0, 48, resolution(metadata.Resolution5m), withSources(raw))
 	oneH := blk(0, 48, resolution(metadata.Resolution1h), withSources(raw))
-	ret := Retention{Raw: 30 * 24 * time.Hour, FiveMinutes: 90 * 24 * time.Hour, OneHour: 365 * 24 * time.Hour}
+	ret := block.Retention{Raw: 30 * 24 * time.Hour, FiveMinutes: 90 * 24 * time.Hour, OneHour: 365 * 24 * time.Hour}
 	for _, tc := range []struct {
 		name         string
 		blocks       []*Block
-		ret          Retention
+		ret          block.Retention
 		downsampling bool
 		nowH         int64
 		del, held    []int
@@ -290,7 +291,7 @@ func TestPlanRetention(t *testing.T) {
 		{name: "raw with a no-downsample mark is deleted", blocks: []*Block{blk(0, 48, noDownsample)}, ret: ret, downsampling: true, nowH: 40 * day, del: []int{0}},
 		{name: "5m past retention without 1h is held", blocks: []*Block{raw, fiveM}, ret: ret, downsampling: true, nowH: 100 * day, del: []int{0}, held: []int{1}},
 		{name: "everything past retention with copies", blocks: []*Block{raw, fiveM, oneH}, ret: ret, downsampling: true, nowH: 400 * day, del: []int{0, 1, 2}},
-		{name: "0 keeps forever", blocks: []*Block{raw, fiveM, oneH}, ret: Retention{}, downsampling: true, nowH: 4000 * day},
+		{name: "0 keeps forever", blocks: []*Block{raw, fiveM, oneH}, ret: block.Retention{}, downsampling: true, nowH: 4000 * day},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			del, held := planRetention(tc.blocks, tc.ret, tc.downsampling, tc.nowH*hourMs)

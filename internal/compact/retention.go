@@ -15,7 +15,7 @@ import (
 // reports whether some mark could not be written; the error is ctx's.
 func (c *Compactor) applyRetention(ctx context.Context, st *bucketState) (bool, error) {
 	r := c.cfg.Retention
-	if r.Raw == 0 && r.FiveMinutes == 0 && r.OneHour == 0 {
+	if !r.Enabled() {
 		return false, nil
 	}
 	byStream := streams(st.blocks, c.cfg.ReplicaLabels, c.cfg.Shard)
@@ -31,14 +31,14 @@ func (c *Compactor) applyRetention(ctx context.Context, st *bucketState) (bool, 
 		for _, b := range held {
 			c.metrics.retentionHeld.Inc()
 			c.logger.Info("retention held back: the block's data has no downsampled copy yet", "stream", k,
-				"block", b.Meta.ULID, "resolution", resolutionName(b.Meta.Thanos.Downsample.Resolution),
+				"block", b.Meta.ULID, "resolution", metadata.ResolutionName(b.Meta.Thanos.Downsample.Resolution),
 				"max_time", time.UnixMilli(b.Meta.MaxTime).UTC())
 		}
 		for _, b := range del {
 			if err := ctx.Err(); err != nil {
 				return failed, err
 			}
-			res := resolutionName(b.Meta.Thanos.Downsample.Resolution)
+			res := metadata.ResolutionName(b.Meta.Thanos.Downsample.Resolution)
 			mark := metadata.NewDeletionMark(b.Meta.ULID, now, fmt.Sprintf("past the %s retention", res))
 			if err := metadata.WriteMarker(ctx, c.bkt, mark); err != nil {
 				if ctx.Err() != nil {
@@ -48,7 +48,7 @@ func (c *Compactor) applyRetention(ctx context.Context, st *bucketState) (bool, 
 				failed = true
 				continue
 			}
-			c.cache.rememberMarker(mark)
+			c.inv.RememberMarker(mark)
 			c.metrics.marked.WithLabelValues(markerDeletion, deletionReasonRetention).Inc()
 			c.logger.Info("block past retention marked for deletion", "stream", k, "block", b.Meta.ULID,
 				"resolution", res, "max_time", time.UnixMilli(b.Meta.MaxTime).UTC())

@@ -118,7 +118,7 @@ func (d *BlockDownsampler) Downsample(ctx context.Context, srcDir, dstParent str
 		d.logger.Warn("sync directory of downsampled block", "dir", dstParent, "err", err)
 	}
 	d.logger.Info("block downsampled", "block", src.ULID, "new_block", id,
-		"from", resolutionName(from), "to", resolutionName(resolution),
+		"from", metadata.ResolutionName(from), "to", metadata.ResolutionName(resolution),
 		"series", meta.Stats.NumSeries, "chunks", meta.Stats.NumChunks,
 		"histogram_series_raw", w.histSeries, "histogram_aggr_chunks_dropped", w.histAggrDropped,
 		"empty_series_dropped", w.emptySeries, "duration", time.Since(start))
@@ -134,27 +134,14 @@ func checkResolutions(from, to int64) error {
 	case from == ResolutionRaw && to == Resolution5m, from == Resolution5m && to == Resolution1h:
 		return nil
 	case from == Resolution1h:
-		return fmt.Errorf("block has resolution %s (%dms), the coarsest there is; it cannot be downsampled further", resolutionName(from), from)
+		return fmt.Errorf("block has resolution %s (%dms), the coarsest there is; it cannot be downsampled further", metadata.ResolutionName(from), from)
 	}
 	want := Resolution5m
 	if from == Resolution5m {
 		want = Resolution1h
 	}
 	return fmt.Errorf("cannot downsample a block of resolution %s (%dms) to %s (%dms): only raw (0) -> 5m (%d) and 5m (%d) -> 1h (%d) are supported; ask for %dms",
-		resolutionName(from), from, resolutionName(to), to, Resolution5m, Resolution5m, Resolution1h, want)
-}
-
-// resolutionName names a resolution for logs and errors.
-func resolutionName(r int64) string {
-	switch r {
-	case ResolutionRaw:
-		return "raw"
-	case Resolution5m:
-		return "5m"
-	case Resolution1h:
-		return "1h"
-	}
-	return fmt.Sprintf("%dms", r)
+		metadata.ResolutionName(from), from, metadata.ResolutionName(to), to, Resolution5m, Resolution5m, Resolution1h, want)
 }
 
 // newMeta returns the meta.json of the downsampled copy id of src.
@@ -427,7 +414,7 @@ func (w *blockWriter) downsampleAggr(run []chunks.Meta, kinds []chunkKind) ([]ch
 		}
 		metas, err := Downsample(rawFloatIterator(run[i:j]), w.from)
 		if err != nil {
-			return nil, fmt.Errorf("raw chunks in a %s block: %w", resolutionName(w.from), err)
+			return nil, fmt.Errorf("raw chunks in a %s block: %w", metadata.ResolutionName(w.from), err)
 		}
 		for _, m := range metas {
 			aggrs = append(aggrs, *m.Chunk.(*AggrChunk))

@@ -8,13 +8,16 @@ import (
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/tsdb/chunks"
+
+	"github.com/strata-io/strata/pkg/metadata"
 )
 
-// Resolutions of downsampled blocks, in ms (meta.json thanos.downsample.resolution).
+// Resolutions of downsampled blocks, in ms (meta.json
+// thanos.downsample.resolution): the values pkg/metadata defines.
 const (
-	ResolutionRaw int64 = 0
-	Resolution5m  int64 = 5 * 60 * 1000
-	Resolution1h  int64 = 60 * 60 * 1000
+	ResolutionRaw = metadata.ResolutionRaw
+	Resolution5m  = metadata.Resolution5m
+	Resolution1h  = metadata.Resolution1h
 )
 
 // WindowsPerChunk is the largest number of windows Downsample puts in one

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/alecthomas/units"
@@ -66,6 +67,9 @@ type GRPC struct {
 	logger *slog.Logger
 	// ready, when set (ServeWhenReady), decides the health status.
 	ready ReadyFunc
+	// shutdown is set when the server stops: health says NOT_SERVING
+	// whatever ready says.
+	shutdown atomic.Bool
 }
 
 // healthPollInterval is how often ServeWhenReady's function is asked.
@@ -108,8 +112,9 @@ func NewGRPC(cfg GRPCConfig, reg prometheus.Registerer, logger *slog.Logger) (*G
 	srv := grpc.NewServer(opts...)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	healthpb.RegisterHealthServer(srv, hs)
-	return &GRPC{cfg: cfg, srv: srv, health: hs, ln: ln, logger: logger}, nil
+	g := &GRPC{cfg: cfg, srv: srv, health: hs, ln: ln, logger: logger}
+	healthpb.RegisterHealthServer(srv, readyHealth{Server: hs, g: g})
+	return g, nil
 }
 
 func (c GRPCConfig) withDefaults() GRPCConfig {
@@ -171,6 +176,7 @@ func (s *GRPC) Run(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 	}
+	s.shutdown.Store(true)
 	s.health.Shutdown()
 	grace := s.cfg.GracePeriod
 	if grace <= 0 {
@@ -188,6 +194,27 @@ func (s *GRPC) Run(ctx context.Context) error {
 		s.srv.Stop()
 	}
 	return nil
+}
+
+// readyHealth answers Check from the ready function at the time of the call
+// (a store that has just become ready is SERVING at once, like /-/ready),
+// and Watch from the status followReady keeps.
+type readyHealth struct {
+	*health.Server
+	g *GRPC
+}
+
+// Check implements healthpb.HealthServer.
+func (h readyHealth) Check(ctx context.Context, req *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	resp, err := h.Server.Check(ctx, req)
+	if err != nil || h.g.ready == nil || h.g.shutdown.Load() {
+		return resp, err
+	}
+	st := healthpb.HealthCheckResponse_SERVING
+	if h.g.ready() != nil {
+		st = healthpb.HealthCheckResponse_NOT_SERVING
+	}
+	return &healthpb.HealthCheckResponse{Status: st}, nil
 }
 
 // followReady sets the health status from s.ready until ctx is done.

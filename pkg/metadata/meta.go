@@ -48,6 +48,20 @@ const (
 	Resolution1h  int64 = 60 * 60 * 1000
 )
 
+// ResolutionName names a resolution for flags, logs and tables: "raw",
+// "5m", "1h", or the value in ms ("120000ms") for any other.
+func ResolutionName(res int64) string {
+	switch res {
+	case ResolutionRaw:
+		return "raw"
+	case Resolution5m:
+		return "5m"
+	case Resolution1h:
+		return "1h"
+	}
+	return fmt.Sprintf("%dms", res)
+}
+
 // SourceType names the component that produced a block.
 type SourceType string
 

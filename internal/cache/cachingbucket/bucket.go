@@ -37,6 +37,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -472,4 +473,52 @@ func (b *Bucket) Iter(ctx context.Context, dir string, f func(string) error, opt
 		}
 	}
 	return nil
+}
+
+// IterWithAttributes serves the recursive listing of the whole bucket (the
+// block inventory's one listing per sync) from the cache for
+// blocks_iter_ttl, names and last-modified times together; other listings
+// go to the bucket.
+func (b *Bucket) IterWithAttributes(ctx context.Context, dir string, f func(objstore.IterObjectAttributes) error, options ...objstore.IterOption) error {
+	params := objstore.ApplyIterOptions(options...)
+	if dir != "" || !params.Recursive || b.cfg.BlocksIterTTL <= 0 {
+		return b.Bucket.IterWithAttributes(ctx, dir, f, options...)
+	}
+	b.requests.WithLabelValues(opIter).Inc()
+	k := key("iter-recursive", fmt.Sprint(params.LastModified))
+	var objs []listedObject
+	if v, ok := b.fetch(ctx, k)[k]; ok && json.Unmarshal(v, &objs) == nil {
+		b.hits.WithLabelValues(opIter).Inc()
+	} else {
+		objs = objs[:0]
+		if err := b.Bucket.IterWithAttributes(ctx, dir, func(a objstore.IterObjectAttributes) error {
+			o := listedObject{Name: a.Name}
+			if t, ok := a.LastModified(); ok {
+				o.LastModified = t
+			}
+			objs = append(objs, o)
+			return nil
+		}, options...); err != nil {
+			return err
+		}
+		if v, err := json.Marshal(objs); err == nil {
+			b.store(k, v, b.cfg.BlocksIterTTL)
+		}
+	}
+	for _, o := range objs {
+		a := objstore.IterObjectAttributes{Name: o.Name}
+		if !o.LastModified.IsZero() {
+			a.SetLastModified(o.LastModified)
+		}
+		if err := f(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// listedObject is one object of a cached recursive listing.
+type listedObject struct {
+	Name         string    `json:"n"`
+	LastModified time.Time `json:"t,omitzero"`
 }

@@ -371,3 +371,37 @@ func TestKey(t *testing.T) {
 	require.NotEqual(t, long, key("content", strings.Repeat("a", 301)))
 	require.NotContains(t, key("exists", "a b\nc"), " ")
 }
+
+// TestRecursiveListingCached: the recursive listing of the whole bucket
+// (one per store sync) comes from the cache within blocks_iter_ttl, with
+// the objects' last-modified times; other listings are not cached.
+func TestRecursiveListingCached(t *testing.T) {
+	inner := objstore.NewInMemBucket()
+	for _, name := range []string{"01A/meta.json", "01A/chunks/000001", "01B/meta.json"} {
+		require.NoError(t, inner.Upload(t.Context(), name, strings.NewReader("x")))
+	}
+	cfg := inMemoryConfig()
+	cfg.BlocksIterTTL = time.Hour
+	b := newCaching(t, cfg, inner, prometheus.NewRegistry())
+
+	list := func() []string {
+		var out []string
+		require.NoError(t, b.IterWithAttributes(t.Context(), "", func(a objstore.IterObjectAttributes) error {
+			out = append(out, a.Name)
+			return nil
+		}, objstore.WithRecursiveIter()))
+		return out
+	}
+	want := []string{"01A/chunks/000001", "01A/meta.json", "01B/meta.json"}
+	require.ElementsMatch(t, want, list())
+	require.NoError(t, inner.Upload(t.Context(), "01C/meta.json", strings.NewReader("x")))
+	require.ElementsMatch(t, want, list(), "within blocks_iter_ttl the listing comes from the cache")
+	require.Len(t, func() []string {
+		var out []string
+		require.NoError(t, b.IterWithAttributes(t.Context(), "01A/", func(a objstore.IterObjectAttributes) error {
+			out = append(out, a.Name)
+			return nil
+		}, objstore.WithRecursiveIter()))
+		return out
+	}(), 2, "a listing below the root goes to the bucket")
+}

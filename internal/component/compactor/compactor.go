@@ -88,12 +88,7 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		Default(def.Merge.IndexSizeLimit.String()).BytesVar(&c.Merge.IndexSizeLimit)
 	cmd.Flag("downsampling.disable", "Do not downsample. Raw retention then deletes raw blocks without waiting for their 5m copy.").
 		BoolVar(&c.Compact.DisableDownsampling)
-	flagutil.DurationVar(cmd.Flag("retention.resolution-raw", "How long raw blocks are kept, from their end (e.g. 30d); 0d: forever. Never before a 5m copy of them exists, unless downsampling is disabled.").
-		Default("0d"), &c.Compact.Retention.Raw)
-	flagutil.DurationVar(cmd.Flag("retention.resolution-5m", "How long 5m blocks are kept; 0d: forever.").
-		Default("0d"), &c.Compact.Retention.FiveMinutes)
-	flagutil.DurationVar(cmd.Flag("retention.resolution-1h", "How long 1h blocks are kept; 0d: forever.").
-		Default("0d"), &c.Compact.Retention.OneHour)
+	c.Compact.Retention.RegisterFlags(cmd)
 	cmd.Flag("block-meta-fetch-concurrency", "meta.json files and markers read at once when the bucket is synced.").
 		Default(strconv.Itoa(def.Compact.MetaFetchConcurrency)).IntVar(&c.Compact.MetaFetchConcurrency)
 }

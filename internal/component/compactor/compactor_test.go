@@ -76,7 +76,7 @@ func TestFlagsReachTheLibraries(t *testing.T) {
 	require.Equal(t, 7, cc.MetaFetchConcurrency)
 	require.Equal(t, 2*time.Hour, cc.DeleteDelay)
 	require.True(t, cc.DisableDownsampling)
-	require.Equal(t, compact.Retention{Raw: 30 * 24 * time.Hour, FiveMinutes: 90 * 24 * time.Hour, OneHour: 365 * 24 * time.Hour}, cc.Retention)
+	require.Equal(t, block.Retention{Raw: 30 * 24 * time.Hour, FiveMinutes: 90 * 24 * time.Hour, OneHour: 365 * 24 * time.Hour}, cc.Retention)
 	require.Equal(t, merge.DedupPenalty, cfg.Merge.Mode)
 	require.EqualValues(t, 1<<30, cfg.Merge.IndexSizeLimit)
 	require.True(t, cfg.Wait)

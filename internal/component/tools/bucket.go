@@ -13,6 +13,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/strata-io/strata/internal/block"
 	strataobjstore "github.com/strata-io/strata/internal/objstore"
 )
 
@@ -48,7 +49,7 @@ type BucketConfig struct {
 	Mark       BucketMarkConfig
 	Upload     BucketUploadConfig
 	Web        BucketWebConfig
-	Retention  BucketRetentionConfig
+	Retention  block.Retention
 	Downsample BucketDownsampleConfig
 }
 
@@ -123,6 +124,7 @@ func RunBucket(ctx context.Context, cmd string, cfg BucketConfig, deps BucketDep
 		if deps.Retention == nil {
 			deps.Retention = compactorRetention
 		}
+		err = cfg.Retention.Validate()
 	case BucketDownsampleCommand:
 		if deps.Downsample == nil {
 			deps.Downsample = compactorDownsample
@@ -158,7 +160,7 @@ func RunBucket(ctx context.Context, cmd string, cfg BucketConfig, deps BucketDep
 	case BucketWebCommand:
 		return runWeb(ctx, bkt, cfg.Web, logger, reg)
 	case BucketRetentionCommand:
-		return deps.Retention(ctx, bkt, cfg.Retention.Policy(), logger, r)
+		return deps.Retention(ctx, bkt, cfg.Retention, logger, r)
 	default:
 		return deps.Downsample(ctx, bkt, cfg.Downsample.Options(), logger, r)
 	}

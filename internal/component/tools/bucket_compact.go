@@ -5,25 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/model"
 	"github.com/thanos-io/objstore"
-)
 
-// RetentionPolicy is how long blocks of each resolution are kept, counted
-// from a block's maxTime; 0 keeps that resolution forever.
-type RetentionPolicy struct {
-	Raw, FiveMinutes, OneHour time.Duration
-}
+	"github.com/strata-io/strata/internal/block"
+)
 
 // RetentionFunc applies policy to bkt once: it marks for deletion the
 // blocks older than the retention of their resolution (never raw data
 // whose 5m version does not exist yet) and returns. Implemented by the
 // compactor (internal/compact) and wired by cmd/strata.
-type RetentionFunc func(ctx context.Context, bkt objstore.Bucket, policy RetentionPolicy, logger *slog.Logger, reg prometheus.Registerer) error
+type RetentionFunc func(ctx context.Context, bkt objstore.Bucket, policy block.Retention, logger *slog.Logger, reg prometheus.Registerer) error
 
 // DownsampleOptions configure one `tools bucket downsample` run.
 type DownsampleOptions struct {
@@ -38,27 +32,6 @@ type DownsampleOptions struct {
 // 5m to 1h), uploads the results and returns. Implemented by the
 // compactor (internal/compact) and wired by cmd/strata.
 type DownsampleFunc func(ctx context.Context, bkt objstore.Bucket, opts DownsampleOptions, logger *slog.Logger, reg prometheus.Registerer) error
-
-// BucketRetentionConfig holds the flags of `tools bucket retention`.
-type BucketRetentionConfig struct {
-	Raw, FiveMinutes, OneHour model.Duration
-}
-
-// RegisterFlags adds the flags of `retention` to cmd, with the names of
-// `strata compact`.
-func (c *BucketRetentionConfig) RegisterFlags(cmd *kingpin.CmdClause) {
-	cmd.Flag("retention.resolution-raw", "How long to keep raw blocks (e.g. 30d); 0d keeps them forever.").
-		Default("0d").SetValue(&c.Raw)
-	cmd.Flag("retention.resolution-5m", "How long to keep 5m downsampled blocks; 0d keeps them forever.").
-		Default("0d").SetValue(&c.FiveMinutes)
-	cmd.Flag("retention.resolution-1h", "How long to keep 1h downsampled blocks; 0d keeps them forever.").
-		Default("0d").SetValue(&c.OneHour)
-}
-
-// Policy returns the retention the flags ask for.
-func (c *BucketRetentionConfig) Policy() RetentionPolicy {
-	return RetentionPolicy{Raw: time.Duration(c.Raw), FiveMinutes: time.Duration(c.FiveMinutes), OneHour: time.Duration(c.OneHour)}
-}
 
 // BucketDownsampleConfig holds the flags of `tools bucket downsample`.
 type BucketDownsampleConfig struct {

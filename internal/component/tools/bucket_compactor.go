@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/thanos-io/objstore"
 
+	"github.com/strata-io/strata/internal/block"
 	"github.com/strata-io/strata/internal/compact"
 	"github.com/strata-io/strata/internal/downsample"
 )
@@ -16,7 +17,7 @@ import (
 // compactorRetention is `strata tools bucket retention` (a RetentionFunc):
 // one retention pass of the compactor over bkt, with its rules (raw data
 // is kept until a 5m copy of it exists).
-func compactorRetention(ctx context.Context, bkt objstore.Bucket, policy RetentionPolicy, logger *slog.Logger, reg prometheus.Registerer) error {
+func compactorRetention(ctx context.Context, bkt objstore.Bucket, policy block.Retention, logger *slog.Logger, reg prometheus.Registerer) error {
 	dir, err := os.MkdirTemp("", "strata-retention-")
 	if err != nil {
 		return fmt.Errorf("create a scratch directory: %w", err)
@@ -24,7 +25,7 @@ func compactorRetention(ctx context.Context, bkt objstore.Bucket, policy Retenti
 	defer func() { _ = os.RemoveAll(dir) }()
 	cfg := compact.DefaultConfig()
 	cfg.WorkDir = dir
-	cfg.Retention = compact.Retention{Raw: policy.Raw, FiveMinutes: policy.FiveMinutes, OneHour: policy.OneHour}
+	cfg.Retention = policy
 	c, err := compact.New(cfg, bkt, nil, downsample.NewBlockDownsampler(logger), logger, reg)
 	if err != nil {
 		return err

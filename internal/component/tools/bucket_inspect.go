@@ -12,7 +12,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/thanos-io/objstore"
 
-	"github.com/strata-io/strata/internal/bucketweb"
+	"github.com/strata-io/strata/internal/block"
 	"github.com/strata-io/strata/pkg/metadata"
 )
 
@@ -28,7 +28,7 @@ type BucketInspectConfig struct {
 // inspectColumn is one column of the inspect table and how to sort by it.
 type inspectColumn struct {
 	name string
-	cell func(m *metadata.Meta, b *bucketweb.Block) string
+	cell func(m *metadata.Meta, b *block.Block) string
 	less func(a, b *metadata.Meta) int
 }
 
@@ -45,33 +45,33 @@ func samplesPerSeries(m *metadata.Meta) float64 {
 }
 
 var inspectColumns = []inspectColumn{
-	{"ULID", func(m *metadata.Meta, _ *bucketweb.Block) string { return m.ULID.String() },
+	{"ULID", func(m *metadata.Meta, _ *block.Block) string { return m.ULID.String() },
 		func(a, b *metadata.Meta) int { return a.ULID.Compare(b.ULID) }},
-	{"FROM", func(m *metadata.Meta, _ *bucketweb.Block) string { return fmtTime(m.MinTime) }, num(func(m *metadata.Meta) int64 { return m.MinTime })},
-	{"UNTIL", func(m *metadata.Meta, _ *bucketweb.Block) string { return fmtTime(m.MaxTime) }, num(func(m *metadata.Meta) int64 { return m.MaxTime })},
-	{"RANGE", func(m *metadata.Meta, _ *bucketweb.Block) string { return fmtDuration(m.MaxTime - m.MinTime) },
+	{"FROM", func(m *metadata.Meta, _ *block.Block) string { return fmtTime(m.MinTime) }, num(func(m *metadata.Meta) int64 { return m.MinTime })},
+	{"UNTIL", func(m *metadata.Meta, _ *block.Block) string { return fmtTime(m.MaxTime) }, num(func(m *metadata.Meta) int64 { return m.MaxTime })},
+	{"RANGE", func(m *metadata.Meta, _ *block.Block) string { return fmtDuration(m.MaxTime - m.MinTime) },
 		num(func(m *metadata.Meta) int64 { return m.MaxTime - m.MinTime })},
-	{"RES", func(m *metadata.Meta, _ *bucketweb.Block) string {
-		return fmtResolution(m.Thanos.Downsample.Resolution)
+	{"RES", func(m *metadata.Meta, _ *block.Block) string {
+		return metadata.ResolutionName(m.Thanos.Downsample.Resolution)
 	},
 		num(func(m *metadata.Meta) int64 { return m.Thanos.Downsample.Resolution })},
-	{"LEVEL", func(m *metadata.Meta, _ *bucketweb.Block) string { return strconv.Itoa(m.Compaction.Level) },
+	{"LEVEL", func(m *metadata.Meta, _ *block.Block) string { return strconv.Itoa(m.Compaction.Level) },
 		num(func(m *metadata.Meta) int { return m.Compaction.Level })},
-	{"SERIES", func(m *metadata.Meta, _ *bucketweb.Block) string { return fmtCount(m.Stats.NumSeries) },
+	{"SERIES", func(m *metadata.Meta, _ *block.Block) string { return fmtCount(m.Stats.NumSeries) },
 		num(func(m *metadata.Meta) uint64 { return m.Stats.NumSeries })},
-	{"SAMPLES", func(m *metadata.Meta, _ *bucketweb.Block) string { return fmtCount(m.Stats.NumSamples) },
+	{"SAMPLES", func(m *metadata.Meta, _ *block.Block) string { return fmtCount(m.Stats.NumSamples) },
 		num(func(m *metadata.Meta) uint64 { return m.Stats.NumSamples })},
-	{"CHUNKS", func(m *metadata.Meta, _ *bucketweb.Block) string { return fmtCount(m.Stats.NumChunks) },
+	{"CHUNKS", func(m *metadata.Meta, _ *block.Block) string { return fmtCount(m.Stats.NumChunks) },
 		num(func(m *metadata.Meta) uint64 { return m.Stats.NumChunks })},
-	{"SAMPLES/SERIES", func(m *metadata.Meta, _ *bucketweb.Block) string {
+	{"SAMPLES/SERIES", func(m *metadata.Meta, _ *block.Block) string {
 		return strconv.FormatFloat(samplesPerSeries(m), 'f', 1, 64)
 	},
 		num(samplesPerSeries)},
-	{"SIZE", func(m *metadata.Meta, _ *bucketweb.Block) string { return fmtBytes(blockSize(m)) }, num(blockSize)},
-	{"SOURCE", func(m *metadata.Meta, _ *bucketweb.Block) string { return string(m.Thanos.Source) },
+	{"SIZE", func(m *metadata.Meta, _ *block.Block) string { return fmtBytes(blockSize(m)) }, num(blockSize)},
+	{"SOURCE", func(m *metadata.Meta, _ *block.Block) string { return string(m.Thanos.Source) },
 		num(func(m *metadata.Meta) string { return string(m.Thanos.Source) })},
-	{"MARKERS", func(_ *metadata.Meta, b *bucketweb.Block) string { return fmtMarkers(b) }, nil},
-	{"LABELS", func(m *metadata.Meta, _ *bucketweb.Block) string { return m.Thanos.LabelSet().String() },
+	{"MARKERS", func(_ *metadata.Meta, b *block.Block) string { return fmtMarkers(b) }, nil},
+	{"LABELS", func(m *metadata.Meta, _ *block.Block) string { return m.Thanos.LabelSet().String() },
 		num(func(m *metadata.Meta) string { return m.Thanos.LabelSet().String() })},
 }
 
@@ -136,13 +136,13 @@ func runInspect(ctx context.Context, bkt objstore.BucketReader, cfg BucketInspec
 	if err != nil {
 		return err
 	}
-	withMeta := make([]*bucketweb.Block, 0, len(blocks))
-	for i := range blocks {
-		if blocks[i].Meta != nil {
-			withMeta = append(withMeta, &blocks[i])
+	withMeta := make([]*block.Block, 0, len(blocks))
+	for _, b := range blocks {
+		if b.Meta != nil {
+			withMeta = append(withMeta, b)
 		}
 	}
-	slices.SortStableFunc(withMeta, func(a, b *bucketweb.Block) int { return less(a.Meta, b.Meta) })
+	slices.SortStableFunc(withMeta, func(a, b *block.Block) int { return less(a.Meta, b.Meta) })
 
 	tw := tabwriter.NewWriter(deps.stdout(), 0, 0, 2, ' ', 0)
 	head := make([]string, len(inspectColumns))

@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/thanos-io/objstore"
 
-	"github.com/strata-io/strata/internal/bucketweb"
+	"github.com/strata-io/strata/internal/block"
 	"github.com/strata-io/strata/pkg/metadata"
 )
 
@@ -104,7 +104,7 @@ func parseSelector(s string) (*labels.Matcher, error) {
 
 // selected reports whether b has a meta.json whose external labels match
 // every matcher.
-func selected(b *bucketweb.Block, ms []*labels.Matcher) bool {
+func selected(b *block.Block, ms []*labels.Matcher) bool {
 	if len(ms) == 0 {
 		return true
 	}
@@ -120,23 +120,28 @@ func selected(b *bucketweb.Block, ms []*labels.Matcher) bool {
 }
 
 // listBlocks lists bkt with progress on stderr and keeps the blocks the
-// selectors match.
-func listBlocks(ctx context.Context, bkt objstore.BucketReader, selectors []string, stderr io.Writer) ([]bucketweb.Block, error) {
+// selectors match, sorted by block.SortBlocks.
+func listBlocks(ctx context.Context, bkt objstore.BucketReader, selectors []string, stderr io.Writer) ([]*block.Block, error) {
 	ms, err := parseSelectors(selectors)
 	if err != nil {
 		return nil, err
 	}
 	p := newProgress(stderr, "reading block directories")
-	blocks, err := bucketweb.List(ctx, bkt, bucketweb.ListOptions{Progress: func(done, total int) { p.update(done, total, "") }})
+	inv := block.NewInventory(bkt, block.Config{Progress: func(done, total int) { p.update(done, total, "") }})
+	blocks, err := inv.Scan(ctx)
 	if err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("list blocks in the bucket: %w", err)
 	}
 	out := blocks[:0]
 	for _, b := range blocks {
-		if selected(&b, ms) {
+		if selected(b, ms) {
 			out = append(out, b)
 		}
 	}
+	block.SortBlocks(out)
 	return out, nil
 }
 
@@ -183,7 +188,7 @@ func runLs(ctx context.Context, bkt objstore.BucketReader, cfg BucketLsConfig, d
 	writeRow(tw, head...)
 	for _, b := range blocks {
 		if b.Meta == nil {
-			row := []string{b.ID.String(), "-", "-", "-", "-", "-", "-", "-", "-", "-", partialState(&b), "-"}
+			row := []string{b.ID.String(), "-", "-", "-", "-", "-", "-", "-", "-", "-", partialState(b), "-"}
 			if wide {
 				row = append(row[:len(row)-1], "-", strconv.Itoa(len(b.Objects)), "-", "-", "-")
 			}
@@ -193,9 +198,9 @@ func runLs(ctx context.Context, bkt objstore.BucketReader, cfg BucketLsConfig, d
 		m := b.Meta
 		row := []string{
 			b.ID.String(), fmtTime(m.MinTime), fmtTime(m.MaxTime), fmtDuration(m.MaxTime - m.MinTime),
-			fmtResolution(m.Thanos.Downsample.Resolution), strconv.Itoa(m.Compaction.Level),
+			metadata.ResolutionName(m.Thanos.Downsample.Resolution), strconv.Itoa(m.Compaction.Level),
 			fmtCount(m.Stats.NumSeries), fmtCount(m.Stats.NumSamples), fmtCount(m.Stats.NumChunks),
-			string(m.Thanos.Source), fmtMarkers(&b), m.Thanos.LabelSet().String(),
+			string(m.Thanos.Source), fmtMarkers(b), m.Thanos.LabelSet().String(),
 		}
 		if wide {
 			uploaded := "-"
@@ -211,7 +216,7 @@ func runLs(ctx context.Context, bkt objstore.BucketReader, cfg BucketLsConfig, d
 }
 
 // partialState describes a block directory without a readable meta.json.
-func partialState(b *bucketweb.Block) string {
+func partialState(b *block.Block) string {
 	switch {
 	case b.MetaErr != nil:
 		return "bad-meta.json"
@@ -239,18 +244,11 @@ func fmtDuration(ms int64) string {
 	return model.Duration(d).String()
 }
 
-func fmtResolution(r int64) string {
-	if r == metadata.ResolutionRaw {
-		return "raw"
-	}
-	return fmtDuration(r)
-}
-
 func fmtCount(n uint64) string { return strconv.FormatUint(n, 10) }
 
 // fmtMarkers lists the markers' short names: deletion, no-compact,
 // no-downsample; "-" for none.
-func fmtMarkers(b *bucketweb.Block) string {
+func fmtMarkers(b *block.Block) string {
 	var names []string
 	for _, n := range b.MarkerNames() {
 		names = append(names, strings.TrimSuffix(n, "-mark.json"))

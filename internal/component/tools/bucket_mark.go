@@ -11,14 +11,14 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/thanos-io/objstore"
 
-	"github.com/strata-io/strata/internal/bucketweb"
+	"github.com/strata-io/strata/internal/block"
 )
 
 // BucketMarkConfig holds the flags of `tools bucket mark`.
 type BucketMarkConfig struct {
 	// IDs are the blocks to mark.
 	IDs []string
-	// Marker is the marker file name (bucketweb.MarkerNames).
+	// Marker is the marker file name (block.MarkerNames).
 	Marker string
 	// Details is the free text stored in the marker.
 	Details string
@@ -29,7 +29,7 @@ type BucketMarkConfig struct {
 // RegisterFlags adds the flags of `mark` to cmd.
 func (c *BucketMarkConfig) RegisterFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("id", "ULID of a block to mark (repeatable).").Required().PlaceHolder("<ULID>").StringsVar(&c.IDs)
-	names := bucketweb.MarkerNames()
+	names := block.MarkerNames()
 	cmd.Flag("marker", "Marker to write: deletion-mark.json (the compactor deletes the block after --delete-delay), no-compact-mark.json or no-downsample-mark.json (reason manual).").
 		Required().EnumVar(&c.Marker, names...)
 	cmd.Flag("details", "Why the block is marked, stored in the marker for the next operator.").StringVar(&c.Details)
@@ -41,7 +41,7 @@ func (c *BucketMarkConfig) Validate() error {
 	if _, err := c.ids(); err != nil {
 		return err
 	}
-	if _, err := bucketweb.ParseMarkerName(c.Marker); err != nil {
+	if _, err := block.ParseMarkerName(c.Marker); err != nil {
 		return fmt.Errorf("--marker: %w", err)
 	}
 	return nil
@@ -74,9 +74,9 @@ func runMark(ctx context.Context, bkt objstore.Bucket, cfg BucketMarkConfig, dep
 	for _, id := range ids {
 		var changed bool
 		if cfg.Remove {
-			changed, err = bucketweb.Unmark(ctx, bkt, id, cfg.Marker)
+			changed, err = block.Unmark(ctx, bkt, id, cfg.Marker)
 		} else {
-			changed, err = bucketweb.Mark(ctx, bkt, id, cfg.Marker, cfg.Details, time.Now())
+			changed, err = block.Mark(ctx, bkt, id, cfg.Marker, cfg.Details, time.Now())
 		}
 		switch {
 		case err != nil:

@@ -23,7 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/thanos-io/objstore"
 
-	"github.com/strata-io/strata/internal/bucketweb"
+	"github.com/strata-io/strata/internal/block"
 	"github.com/strata-io/strata/internal/datagen"
 	"github.com/strata-io/strata/pkg/metadata"
 )
@@ -66,7 +66,7 @@ func genBlocks(t *testing.T, bkt objstore.Bucket, end time.Time, seed uint64, ex
 // order.
 func blockMetas(t *testing.T, bkt objstore.BucketReader) []*metadata.Meta {
 	t.Helper()
-	blocks, err := bucketweb.List(context.Background(), bkt, bucketweb.ListOptions{})
+	blocks, err := block.NewInventory(bkt, block.Config{}).Scan(context.Background())
 	require.NoError(t, err)
 	var out []*metadata.Meta
 	for _, b := range blocks {
@@ -426,10 +426,10 @@ func TestBucketRetentionAndDownsampleCallTheCompactor(t *testing.T) {
 	_, _, err := runBucket(t, BucketDeps{}, "retention", flag)
 	require.NoError(t, err, "without a replacement, the compactor's own retention pass runs (nothing to do on an empty bucket)")
 
-	var gotPolicy RetentionPolicy
+	var gotPolicy block.Retention
 	var gotOpts DownsampleOptions
 	deps := BucketDeps{
-		Retention: func(_ context.Context, bkt objstore.Bucket, p RetentionPolicy, _ *slog.Logger, _ prometheus.Registerer) error {
+		Retention: func(_ context.Context, bkt objstore.Bucket, p block.Retention, _ *slog.Logger, _ prometheus.Registerer) error {
 			require.NotNil(t, bkt)
 			gotPolicy = p
 			return nil
@@ -441,7 +441,7 @@ func TestBucketRetentionAndDownsampleCallTheCompactor(t *testing.T) {
 	}
 	_, _, err = runBucket(t, deps, "retention", flag, "--retention.resolution-raw=30d", "--retention.resolution-5m=90d")
 	require.NoError(t, err)
-	require.Equal(t, RetentionPolicy{Raw: 30 * 24 * time.Hour, FiveMinutes: 90 * 24 * time.Hour}, gotPolicy)
+	require.Equal(t, block.Retention{Raw: 30 * 24 * time.Hour, FiveMinutes: 90 * 24 * time.Hour}, gotPolicy)
 
 	_, _, err = runBucket(t, deps, "downsample", flag, "--data-dir=/tmp/x", "--downsample.concurrency=2")
 	require.ErrorContains(t, err, "boom")

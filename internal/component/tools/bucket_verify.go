@@ -20,7 +20,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/thanos-io/objstore"
 
-	"github.com/strata-io/strata/internal/bucketweb"
+	"github.com/strata-io/strata/internal/block"
 	"github.com/strata-io/strata/internal/store/indexheader"
 	"github.com/strata-io/strata/pkg/metadata"
 )
@@ -127,11 +127,11 @@ func runVerify(ctx context.Context, bkt objstore.BucketReader, cfg BucketVerifyC
 	return fmt.Errorf("verify: %d issues in %d of %d block directories: %w", len(issues), len(affected), len(blocks), ErrIssuesFound)
 }
 
-// Verify checks blocks (as bucketweb.List returns them) in bkt and returns
+// Verify checks blocks (as the block inventory read them) in bkt and returns
 // the issues found, sorted by block and kind. Progress lines go to
 // progressW. It returns an error only when the checks cannot run (ctx
 // ended, temp dir unusable); problems of the bucket are issues.
-func Verify(ctx context.Context, bkt objstore.BucketReader, blocks []bucketweb.Block, cfg BucketVerifyConfig, progressW io.Writer, logger *slog.Logger) ([]Issue, error) {
+func Verify(ctx context.Context, bkt objstore.BucketReader, blocks []*block.Block, cfg BucketVerifyConfig, progressW io.Writer, logger *slog.Logger) ([]Issue, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -149,7 +149,7 @@ func Verify(ctx context.Context, bkt objstore.BucketReader, blocks []bucketweb.B
 		issues = overlaps(blocks)
 		done   int
 		wg     sync.WaitGroup
-		next   = make(chan *bucketweb.Block)
+		next   = make(chan *block.Block)
 		p      = newProgress(progressW, "verifying blocks")
 	)
 	for range min(cfg.Concurrency, len(blocks)) {
@@ -170,7 +170,7 @@ func Verify(ctx context.Context, bkt objstore.BucketReader, blocks []bucketweb.B
 feed:
 	for i := range blocks {
 		select {
-		case next <- &blocks[i]:
+		case next <- blocks[i]:
 		case <-ctx.Done():
 			break feed
 		}
@@ -192,14 +192,13 @@ feed:
 // overlaps finds the pairs of blocks of one stream and resolution whose
 // time ranges overlap, ignoring blocks marked for deletion (the inputs of
 // a compaction overlap its output until they are deleted).
-func overlaps(blocks []bucketweb.Block) []Issue {
+func overlaps(blocks []*block.Block) []Issue {
 	type key struct {
 		stream string
 		res    int64
 	}
 	groups := map[key][]*metadata.Meta{}
-	for i := range blocks {
-		b := &blocks[i]
+	for _, b := range blocks {
 		if b.Meta == nil || b.Deletion != nil {
 			continue
 		}
@@ -217,7 +216,7 @@ func overlaps(blocks []bucketweb.Block) []Issue {
 					issues = append(issues, Issue{Block: m.ULID, Kind: IssueOverlap, Details: fmt.Sprintf(
 						"[%s, %s) overlaps block %s [%s, %s) by %s in stream %s at resolution %s (the compactor merges them vertically)",
 						fmtTime(m.MinTime), fmtTime(m.MaxTime), prev.ULID, fmtTime(prev.MinTime), fmtTime(prev.MaxTime),
-						fmtDuration(min(prev.MaxTime, m.MaxTime)-m.MinTime), k.stream, fmtResolution(k.res))})
+						fmtDuration(min(prev.MaxTime, m.MaxTime)-m.MinTime), k.stream, metadata.ResolutionName(k.res))})
 				}
 			}
 		}
@@ -227,7 +226,7 @@ func overlaps(blocks []bucketweb.Block) []Issue {
 
 // verifyBlock checks one block's files and index; tmp is a scratch
 // directory it removes.
-func verifyBlock(ctx context.Context, bkt objstore.BucketReader, b *bucketweb.Block, cfg BucketVerifyConfig, tmp string) []Issue {
+func verifyBlock(ctx context.Context, bkt objstore.BucketReader, b *block.Block, cfg BucketVerifyConfig, tmp string) []Issue {
 	deep := cfg.Deep
 	var issues []Issue
 	add := func(kind IssueKind, format string, args ...any) {
@@ -272,7 +271,7 @@ func verifyBlock(ctx context.Context, bkt objstore.BucketReader, b *bucketweb.Bl
 			indexOK = indexOK && f.RelPath != metadata.IndexFilename
 			continue
 		}
-		size, err := bucketweb.ObjectSize(ctx, bkt, b.ID, f.RelPath)
+		size, err := block.ObjectSize(ctx, bkt, b.ID, f.RelPath)
 		if err != nil {
 			add(IssueMissingFile, "%s: %v", f.RelPath, err)
 			continue

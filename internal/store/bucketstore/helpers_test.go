@@ -140,6 +140,16 @@ func (b *countingBucket) Iter(ctx context.Context, dir string, f func(string) er
 	return b.InMemBucket.Iter(ctx, dir, f, opts...)
 }
 
+func (b *countingBucket) IterWithAttributes(ctx context.Context, dir string, f func(objstore.IterObjectAttributes) error, opts ...objstore.IterOption) error {
+	b.mu.Lock()
+	fail := b.failIter
+	b.mu.Unlock()
+	if fail {
+		return errTest
+	}
+	return b.InMemBucket.IterWithAttributes(ctx, dir, f, opts...)
+}
+
 // reset forgets the counts.
 func (b *countingBucket) reset() {
 	b.mu.Lock()

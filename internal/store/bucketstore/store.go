@@ -27,7 +27,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +37,7 @@ import (
 	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/thanos-io/objstore"
 
+	bucketblock "github.com/strata-io/strata/internal/block"
 	"github.com/strata-io/strata/internal/cache"
 	"github.com/strata-io/strata/internal/flagutil"
 	"github.com/strata-io/strata/internal/store/indexheader"
@@ -178,6 +178,11 @@ type Store struct {
 	// (SeriesMaxConcurrency).
 	seriesSlots chan struct{}
 
+	// inv lists the bucket's blocks and keeps their meta.json; filters
+	// select those served (time range, relabel configs, deletion marks).
+	inv     *bucketblock.Inventory
+	filters []bucketblock.Filter
+
 	syncMu sync.Mutex // one sync at a time
 	mu     sync.RWMutex
 	blocks map[ulid.ULID]*block
@@ -243,7 +248,7 @@ func New(cfg Config, bkt objstore.BucketReader, logger *slog.Logger, reg prometh
 		return nil, fmt.Errorf("create the data directory for index-headers: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Store{
+	s := &Store{
 		cfg:     cfg,
 		bkt:     bkt,
 		logger:  logger,
@@ -257,7 +262,16 @@ func New(cfg Config, bkt objstore.BucketReader, logger *slog.Logger, reg prometh
 		readyc:  make(chan struct{}),
 
 		seriesSlots: make(chan struct{}, cfg.SeriesMaxConcurrency),
-	}, nil
+
+		inv: bucketblock.NewInventory(bkt, bucketblock.Config{Concurrency: cfg.BlockSyncConcurrency}),
+	}
+	// The time range filter is added at each sync: --min-time and
+	// --max-time may be relative to now.
+	s.filters = []bucketblock.Filter{
+		bucketblock.Labels(s.selected),
+		bucketblock.DeletionDelay(cfg.IgnoreDeletionMarksDelay, time.Now),
+	}
+	return s, nil
 }
 
 // Run syncs the blocks now and every SyncInterval until ctx is done; sync
@@ -449,11 +463,4 @@ func cmpInt64(a, b int64) int {
 		return 1
 	}
 	return 0
-}
-
-// isDirName tells whether a listed name is a block directory and returns
-// its ULID.
-func isDirName(name string) (ulid.ULID, bool) {
-	id, err := ulid.ParseStrict(strings.TrimSuffix(name, "/"))
-	return id, err == nil && strings.HasSuffix(name, "/")
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -18,8 +17,9 @@ import (
 )
 
 // SyncBlocks brings the set of served blocks in line with the bucket: it
-// lists the block directories, reads the meta.json of each (concurrently,
-// BlockSyncConcurrency at a time), and serves the blocks, raw and
+// scans the bucket with the inventory (package block: one listing, then
+// the meta.json and markers of each block, BlockSyncConcurrency at a
+// time; meta.json is read once per block), and serves the blocks, raw and
 // downsampled, overlapping [MinTime, MaxTime] that are not marked for deletion for longer than
 // IgnoreDeletionMarksDelay. Directories without meta.json (partial uploads)
 // are ignored. New blocks are opened; blocks gone from the list are closed
@@ -32,20 +32,15 @@ import (
 // blocks by what the sync did with them.
 //
 // It returns an error, and keeps the current blocks, when the bucket cannot
-// be listed. A meta.json that cannot be read keeps its block as it is.
+// be listed.
 func (s *Store) SyncBlocks(ctx context.Context) error {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	start := time.Now()
 	s.m.syncs.Inc()
 
-	var ids []ulid.ULID
-	if err := s.bkt.Iter(ctx, "", func(name string) error {
-		if id, ok := isDirName(name); ok {
-			ids = append(ids, id)
-		}
-		return nil
-	}); err != nil {
+	listed, err := s.inv.Scan(ctx)
+	if err != nil {
 		s.m.syncFailures.Inc()
 		return fmt.Errorf("list blocks in the bucket: %w", err)
 	}
@@ -57,17 +52,12 @@ func (s *Store) SyncBlocks(ctx context.Context) error {
 	}
 	s.mu.RUnlock()
 
-	var (
-		mu      sync.Mutex
-		results = map[ulid.ULID]syncResult{}
-	)
-	mint, maxt := s.cfg.timeRange(start)
-	s.forEach(ids, func(id ulid.ULID) {
-		r := s.syncOne(ctx, id, loaded[id], mint, maxt)
-		mu.Lock()
-		results[id] = r
-		mu.Unlock()
-	})
+	var mu sync.Mutex
+	results := make(map[ulid.ULID]syncResult, len(listed))
+	filters := append([]bucketblock.Filter{bucketblock.TimeRange(s.cfg.timeRange(start))}, s.filters...)
+	for _, b := range listed {
+		results[b.ID] = s.syncOne(b, filters)
+	}
 
 	// Open new blocks concurrently.
 	var toOpen []ulid.ULID
@@ -186,60 +176,43 @@ type syncResult struct {
 	err   error
 }
 
-// syncOne decides about one listed block. loaded is the block when it is
-// served now: its meta.json, which never changes, is not read again, only
-// checked for existence (deleting a block removes meta.json first); on a
-// transient error the block stays as it is. [mint, maxt] is the time range
-// served at this sync.
-func (s *Store) syncOne(ctx context.Context, id ulid.ULID, loaded *block, mint, maxt int64) syncResult {
-	var meta *metadata.Meta
-	if loaded != nil {
-		name := path.Join(id.String(), metadata.MetaFilename)
-		ok, err := s.bkt.Exists(ctx, name)
-		if err != nil {
-			s.logger.Warn("check meta.json", "block", id, "err", err)
-			return syncResult{keep: true}
-		}
-		if !ok {
-			return syncResult{state: stateNoMeta}
-		}
-		meta = loaded.meta
-	} else {
-		var err error
-		meta, err = metadata.ReadFromBucket(ctx, s.bkt, id)
-		switch {
-		case errors.Is(err, metadata.ErrMetaNotFound):
-			s.logger.Debug("block ignored: no meta.json (partial upload)", "block", id)
-			return syncResult{state: stateNoMeta}
-		case errors.Is(err, metadata.ErrMetaCorrupt):
-			s.logger.Warn("block not served: corrupted meta.json; queries warn about it until it is fixed, marked for deletion or deleted", "block", id, "err", err)
-			return syncResult{state: stateCorruptedMeta, err: err}
-		case err != nil:
-			s.logger.Warn("block not served: read meta.json", "block", id, "err", err)
-			return syncResult{state: stateFailed, err: fmt.Errorf("read meta.json: %w", err)}
-		}
+// syncOne decides about one block the inventory read, with the filters of
+// this sync.
+func (s *Store) syncOne(b *bucketblock.Block, filters []bucketblock.Filter) syncResult {
+	id := b.ID
+	switch {
+	case b.Partial():
+		s.logger.Debug("block ignored: no meta.json (partial upload)", "block", id)
+		return syncResult{state: stateNoMeta}
+	case errors.Is(b.MetaErr, metadata.ErrMetaCorrupt):
+		s.logger.Warn("block not served: corrupted meta.json; queries warn about it until it is fixed, marked for deletion or deleted", "block", id, "err", b.MetaErr)
+		return syncResult{state: stateCorruptedMeta, err: b.MetaErr}
+	case b.MetaErr != nil:
+		s.logger.Warn("block not served: read meta.json", "block", id, "err", b.MetaErr)
+		return syncResult{state: stateFailed, err: fmt.Errorf("read meta.json: %w", b.MetaErr)}
 	}
+	meta := b.Meta
 	if r := meta.Thanos.Downsample.Resolution; r < 0 {
 		s.logger.Warn("block not served: negative downsampling resolution in meta.json", "block", id, "resolution", r)
 		return syncResult{state: stateCorruptedMeta, err: fmt.Errorf("negative downsampling resolution %d", r)}
 	}
-	if meta.MaxTime <= mint || meta.MinTime > maxt {
-		return syncResult{state: stateTimeExcluded}
+	for _, e := range b.MarkerErrs {
+		if e.Filename == metadata.DeletionMarkFilename {
+			s.logger.Warn("read deletion mark", "block", id, "err", e.Err)
+		}
 	}
-	if !s.selected(meta) {
+	switch why := bucketblock.Apply(b, filters...); why {
+	case "":
+		return syncResult{keep: true, meta: meta}
+	case bucketblock.ExcludedByLabels:
 		s.logger.Debug("block ignored: dropped by the selector relabel config", "block", id)
-		return syncResult{state: stateLabelExcluded}
-	}
-	var mark metadata.DeletionMark
-	switch err := metadata.ReadMarker(ctx, s.bkt, id, &mark); {
-	case errors.Is(err, metadata.ErrMarkerNotFound):
-	case err != nil:
-		s.logger.Warn("read deletion mark", "block", id, "err", err)
-	case time.Since(time.Unix(mark.DeletionTime, 0)) > s.cfg.IgnoreDeletionMarksDelay:
+		return syncResult{state: why}
+	case bucketblock.ExcludedByDeletion:
 		s.logger.Debug("block ignored: marked for deletion", "block", id)
-		return syncResult{state: stateMarkedForDeletion}
+		return syncResult{state: why}
+	default:
+		return syncResult{state: why}
 	}
-	return syncResult{keep: true, meta: meta}
 }
 
 // forEach calls f for every id, BlockSyncConcurrency at a time.
@@ -260,7 +233,7 @@ func (s *Store) forEach(ids []ulid.ULID, f func(ulid.ULID)) {
 	wg.Wait()
 }
 
-// selected tells whether the relabel configs keep the block.
+// selected tells whether the selector relabel configs keep the block.
 func (s *Store) selected(meta *metadata.Meta) bool {
 	return bucketblock.RelabelKeeps(s.cfg.RelabelConfigs, meta.Thanos.LabelSet(), meta.ULID)
 }

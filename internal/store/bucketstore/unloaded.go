@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	bucketblock "github.com/strata-io/strata/internal/block"
 	"github.com/strata-io/strata/internal/store"
 	"github.com/strata-io/strata/pkg/metadata"
 )
@@ -29,11 +30,11 @@ const (
 	stateNoMeta = "no-meta-json"
 	// stateMarkedForDeletion: deletion mark older than
 	// IgnoreDeletionMarksDelay.
-	stateMarkedForDeletion = "marked-for-deletion"
+	stateMarkedForDeletion = bucketblock.ExcludedByDeletion
 	// stateTimeExcluded: outside [MinTime, MaxTime].
-	stateTimeExcluded = "time-excluded"
+	stateTimeExcluded = bucketblock.ExcludedByTime
 	// stateLabelExcluded: dropped by the selector relabel configs.
-	stateLabelExcluded = "label-excluded"
+	stateLabelExcluded = bucketblock.ExcludedByLabels
 )
 
 var metaSyncedStates = []string{

@@ -1,4 +1,4 @@
-package bucketweb
+package block
 
 import (
 	"context"
