@@ -39,9 +39,12 @@ import (
 type Component interface {
 	// Register adds the component's HTTP handlers to mux and its gRPC
 	// services to srv. srv is nil in a process serving no gRPC (a
-	// compactor on its own): a component that needs gRPC fails in New
-	// or Ready instead. Called once, before Run.
-	Register(mux *http.ServeMux, srv *grpc.Server)
+	// compactor on its own). In a process running several components,
+	// the first one registering a gRPC service serves it: a later
+	// registration of the same service is skipped (the querier, listed
+	// first, serves the StoreAPI of everything the process holds). Called
+	// once, before Run.
+	Register(mux *http.ServeMux, srv grpc.ServiceRegistrar)
 	// Ready reports whether the component can serve requests: nil when
 	// it can, otherwise why not (shown on /-/ready). Cheap and safe for
 	// concurrent use: it is called on every probe.
@@ -96,7 +99,7 @@ func Serve(ctx context.Context, cfg ServeConfig, logger *slog.Logger, reg *prome
 		return err
 	}
 	var g run.Group
-	var grpcSrv *grpc.Server
+	var grpcSrv grpc.ServiceRegistrar
 	if cfg.GRPC != nil {
 		gs, err := server.NewGRPC(*cfg.GRPC, reg, logger)
 		if err != nil {
@@ -104,7 +107,7 @@ func Serve(ctx context.Context, cfg ServeConfig, logger *slog.Logger, reg *prome
 			return err
 		}
 		gs.ServeWhenReady(ready)
-		grpcSrv = gs.Server()
+		grpcSrv = firstRegistration{srv: gs.Server(), logger: logger}
 		Add(&g, ctx, gs.Run)
 	}
 	for _, c := range comps {
@@ -129,6 +132,22 @@ func Serve(ctx context.Context, cfg ServeConfig, logger *slog.Logger, reg *prome
 		})
 	}
 	return g.Run()
+}
+
+// firstRegistration registers a gRPC service unless an earlier component
+// of the process did.
+type firstRegistration struct {
+	srv    *grpc.Server
+	logger *slog.Logger
+}
+
+// RegisterService implements grpc.ServiceRegistrar.
+func (r firstRegistration) RegisterService(desc *grpc.ServiceDesc, impl any) {
+	if _, ok := r.srv.GetServiceInfo()[desc.ServiceName]; ok {
+		r.logger.Debug("grpc service served by an earlier component", "service", desc.ServiceName)
+		return
+	}
+	r.srv.RegisterService(desc, impl)
 }
 
 // Add adds an actor that runs fn with a context cancelled when the group

@@ -153,7 +153,7 @@ func New(cfg Config, deps Deps) (*Compactor, error) {
 
 // Register serves the block viewer at / on mux. The compactor serves no
 // gRPC: srv is ignored and may be nil.
-func (c *Compactor) Register(mux *http.ServeMux, _ *grpc.Server) {
+func (c *Compactor) Register(mux *http.ServeMux, _ grpc.ServiceRegistrar) {
 	mux.Handle("/", c.web)
 }
 

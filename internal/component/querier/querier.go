@@ -121,7 +121,7 @@ func (q *Querier) clients() []store.Client {
 // Register serves the HTTP API v1 and the UI on mux, and the querier's
 // StoreAPI, Info and Metadata on srv (when there is one), so that queriers
 // stack.
-func (q *Querier) Register(mux *http.ServeMux, srv *grpc.Server) {
+func (q *Querier) Register(mux *http.ServeMux, srv grpc.ServiceRegistrar) {
 	q.api.Register(mux, "")
 	ui.Register(mux, "")
 	if srv != nil {

@@ -151,7 +151,7 @@ func New(cfg Config, deps Deps) (*Sidecar, error) {
 
 // Register serves the StoreAPI, Info and Metadata of Prometheus on srv.
 // The sidecar has no HTTP API of its own.
-func (s *Sidecar) Register(_ *http.ServeMux, srv *grpc.Server) {
+func (s *Sidecar) Register(_ *http.ServeMux, srv grpc.ServiceRegistrar) {
 	if srv == nil {
 		s.noGRPC.Store(true)
 		return

@@ -153,7 +153,7 @@ func New(cfg Config, deps Deps) (*StoreGateway, error) {
 
 // Register serves the StoreAPI and Info on srv, the loaded blocks at
 // GET /api/v1/blocks on mux.
-func (sg *StoreGateway) Register(mux *http.ServeMux, srv *grpc.Server) {
+func (sg *StoreGateway) Register(mux *http.ServeMux, srv grpc.ServiceRegistrar) {
 	mux.Handle("GET /api/v1/blocks", sg.store.BlocksHandler())
 	if srv == nil {
 		return // in process only: see StoreServer

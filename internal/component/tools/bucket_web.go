@@ -11,7 +11,7 @@ import (
 	"github.com/thanos-io/objstore"
 
 	"github.com/strata-io/strata/internal/bucketweb"
-	"github.com/strata-io/strata/internal/component/runutil"
+	"github.com/strata-io/strata/internal/component"
 	"github.com/strata-io/strata/internal/server"
 )
 
@@ -62,8 +62,8 @@ func runWeb(ctx context.Context, bkt objstore.Bucket, cfg BucketWebConfig, logge
 		"refresh", cfg.Viewer.RefreshInterval.String())
 
 	var grp run.Group
-	runutil.AddContext(&grp, ctx)
-	runutil.Add(&grp, ctx, h.Run)
-	runutil.Add(&grp, ctx, srv.Run)
+	component.AddContext(&grp, ctx)
+	component.Add(&grp, ctx, h.Run)
+	component.Add(&grp, ctx, srv.Run)
 	return grp.Run()
 }
