@@ -10,6 +10,8 @@ REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
              -X github.com/prometheus/common/version.Revision=$(REVISION) \
              -X github.com/prometheus/common/version.Branch=main
+GOLANGCI_LINT_VERSION := 2.15.0
+GOLANGCI_LINT         := $(BIN)/golangci-lint
 PROTO_SRC := pkg/storepb/types.proto pkg/storepb/rpc.proto pkg/infopb/rpc.proto pkg/metadatapb/rpc.proto
 
 .PHONY: all build proto test test-unit test-e2e fuzz deps demo bench bench-store bench-compact lint clean
@@ -39,14 +41,23 @@ deps: build
 	$(GO) build -o $(BIN)/ github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool
 	./scripts/install-test-deps.sh
 
-# test is the one test command (README, CI): vet, unit tests with the race
-# detector, every fuzz target for TEST_FUZZTIME, then end-to-end tests
+# test is the one test command (README, CI): vet, lint, unit tests with the
+# race detector, every fuzz target for TEST_FUZZTIME, then end-to-end tests
 # against real processes on loopback.
 test: deps
 	$(GO) vet -stdmethods=false ./...   # chunkenc iterators have Seek(int64), not io.Seeker
+	$(MAKE) --no-print-directory lint
 	$(GO) test -race -timeout 25m $$($(GO) list ./... | grep -v /test/e2e)
 	FUZZTIME=$(TEST_FUZZTIME) GO=$(GO) ./scripts/fuzz.sh
 	$(GO) test -timeout 20m -count=1 ./test/e2e/...
+
+# lint runs golangci-lint with .golangci.yml, installing the pinned version
+# into $(BIN) first when it is missing or another version.
+lint:
+	@$(GOLANGCI_LINT) version 2>/dev/null | grep -qF 'version $(GOLANGCI_LINT_VERSION) ' || \
+		{ echo 'installing golangci-lint v$(GOLANGCI_LINT_VERSION) into $(BIN)'; \
+		  GOBIN=$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v$(GOLANGCI_LINT_VERSION); }
+	$(GOLANGCI_LINT) run ./...
 
 test-unit:
 	$(GO) test -race ./internal/... ./pkg/...

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
@@ -26,7 +27,7 @@ func (q iterQueryable) Querier(int64, int64) (storage.Querier, error) { return q
 
 func (q iterQueryable) Select(_ context.Context, _ bool, _ *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
 	for name, fn := range q {
-		lset := labels.FromStrings(labels.MetricName, name)
+		lset := labels.FromStrings(model.MetricNameLabel, name)
 		match := true
 		for _, m := range ms {
 			match = match && m.Matches(lset.Get(m.Name))

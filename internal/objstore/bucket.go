@@ -80,7 +80,7 @@ func NewBucket(ctx context.Context, cfg Config, logger *slog.Logger, reg prometh
 		bkt = objstore.NewInMemBucket()
 	}
 	if err != nil {
-		if cause, _ := classify(err); cause != nil {
+		if _, cause := classify(err); cause != nil {
 			// Azure checks (and creates) its container here.
 			return nil, describe(err, cfg.Type, cfg.bucketName(), endpointOf(cfg))
 		}

@@ -61,7 +61,7 @@ func Check(ctx context.Context, bkt objstore.Bucket) error {
 // describe turns a provider error into one that names the bucket and the
 // endpoint and says what to fix.
 func describe(err error, typ Type, bucket, endpoint string) error {
-	switch cause, code := classify(err); cause {
+	switch code, cause := classify(err); cause {
 	case ErrUnreachable:
 		return fmt.Errorf("%w: cannot reach %s endpoint %s for bucket %q: check the endpoint in the objstore config and that the server is up and reachable from here: %w",
 			ErrUnreachable, typ, endpoint, bucket, err)
@@ -90,62 +90,62 @@ func credentialKeys(typ Type) string {
 	}
 }
 
-// classify returns the sentinel error matching err's cause (nil when none
-// does) and the provider's error code, for the message.
-func classify(err error) (cause error, code string) {
+// classify returns the provider's error code, for the message, and the
+// sentinel error matching err's cause (nil when none does).
+func classify(err error) (code string, cause error) {
 	var s3Err minio.ErrorResponse
 	if errors.As(err, &s3Err) {
 		switch s3Err.Code {
 		case "NoSuchBucket":
-			return ErrBucketNotFound, s3Err.Code
+			return s3Err.Code, ErrBucketNotFound
 		case "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken", "InvalidSecurity",
 			"XAdminUserNotFound": // versitygw's answer (with HTTP 404) to an unknown access key
-			return ErrBadCredentials, s3Err.Code
+			return s3Err.Code, ErrBadCredentials
 		}
 		switch {
 		case s3Err.StatusCode == 401 || s3Err.StatusCode == 403:
-			return ErrBadCredentials, fmt.Sprintf("HTTP %d %s", s3Err.StatusCode, s3Err.Code)
+			return fmt.Sprintf("HTTP %d %s", s3Err.StatusCode, s3Err.Code), ErrBadCredentials
 		case s3Err.StatusCode == 404 && s3Err.Code == "":
-			return ErrBucketNotFound, "HTTP 404"
+			return "HTTP 404", ErrBucketNotFound
 		}
-		return nil, s3Err.Code
+		return s3Err.Code, nil
 	}
 	if errors.Is(err, storage.ErrBucketNotExist) {
-		return ErrBucketNotFound, "HTTP 404"
+		return "HTTP 404", ErrBucketNotFound
 	}
 	var gErr *googleapi.Error
 	if errors.As(err, &gErr) {
 		switch gErr.Code {
 		case 401, 403:
-			return ErrBadCredentials, fmt.Sprintf("HTTP %d", gErr.Code)
+			return fmt.Sprintf("HTTP %d", gErr.Code), ErrBadCredentials
 		case 404:
-			return ErrBucketNotFound, "HTTP 404"
+			return "HTTP 404", ErrBucketNotFound
 		}
-		return nil, fmt.Sprintf("HTTP %d", gErr.Code)
+		return fmt.Sprintf("HTTP %d", gErr.Code), nil
 	}
 	var azErr *azcore.ResponseError
 	if errors.As(err, &azErr) {
 		switch {
 		case azErr.ErrorCode == "ContainerNotFound" || azErr.StatusCode == 404:
-			return ErrBucketNotFound, azErr.ErrorCode
+			return azErr.ErrorCode, ErrBucketNotFound
 		case azErr.StatusCode == 401 || azErr.StatusCode == 403:
-			return ErrBadCredentials, azErr.ErrorCode
+			return azErr.ErrorCode, ErrBadCredentials
 		}
-		return nil, azErr.ErrorCode
+		return azErr.ErrorCode, nil
 	}
 	var dnsErr *net.DNSError
 	var opErr *net.OpError
 	switch {
 	case errors.As(err, &dnsErr):
-		return ErrUnreachable, "DNS"
+		return "DNS", ErrUnreachable
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return ErrUnreachable, "connection refused"
+		return "connection refused", ErrUnreachable
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
-		return ErrUnreachable, "no route"
+		return "no route", ErrUnreachable
 	case errors.As(err, &opErr) && opErr.Op == "dial":
-		return ErrUnreachable, "dial"
+		return "dial", ErrUnreachable
 	case errors.Is(err, context.DeadlineExceeded):
-		return ErrUnreachable, "timeout"
+		return "timeout", ErrUnreachable
 	}
-	return nil, ""
+	return "", nil
 }

@@ -41,7 +41,7 @@ func TestClassify(t *testing.T) {
 		{"other", errors.New("boom"), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, _ := classify(tc.err)
+			_, got := classify(tc.err)
 			require.Equal(t, tc.want, got)
 			err := describe(tc.err, S3, "metrics", "s3.example.com")
 			require.ErrorIs(t, err, tc.err, "the provider's error stays in the chain")

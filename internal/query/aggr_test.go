@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
@@ -42,7 +43,7 @@ func (s *aggrStore) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingS
 		return err
 	}
 	for name, chks := range s.series {
-		lset := labels.FromStrings(labels.MetricName, name)
+		lset := labels.FromStrings(model.MetricNameLabel, name)
 		match := true
 		for _, m := range ms {
 			match = match && m.Matches(lset.Get(m.Name))

@@ -34,7 +34,7 @@ type fakeStore struct {
 
 func (f *fakeStore) Series(req *storepb.SeriesRequest, srv grpc.ServerStreamingServer[storepb.SeriesResponse]) error {
 	f.seriesReq = req
-	f.storeMatchs = store.StoreMatchersFromContext(srv.Context())
+	f.storeMatchs = store.MatchersFromContext(srv.Context())
 	for _, fr := range f.frames {
 		if err := srv.Send(fr); err != nil {
 			return err

@@ -98,7 +98,7 @@ func NewGRPC(cfg GRPCConfig, reg prometheus.Registerer, logger *slog.Logger) (*G
 	if cfg.MaxConnectionAge > 0 {
 		opts = append(opts, grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: cfg.MaxConnectionAge}))
 	}
-	tlsCfg, err := ServerTLSConfig(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA)
+	tlsCfg, err := TLSConfig(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA)
 	if err != nil {
 		return nil, err
 	}
@@ -236,9 +236,9 @@ func (s *GRPC) followReady(ctx context.Context) {
 	}
 }
 
-// ServerTLSConfig builds a server TLS config from files; all empty means no
+// TLSConfig builds a server TLS config from files; all empty means no
 // TLS. A client CA turns on mutual TLS.
-func ServerTLSConfig(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
+func TLSConfig(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
 	if certFile == "" && keyFile == "" {
 		if clientCAFile != "" {
 			return nil, fmt.Errorf("--grpc-server-tls-client-ca needs --grpc-server-tls-cert and --grpc-server-tls-key")

@@ -67,9 +67,9 @@ func TestHTTPProbesAndMetrics(t *testing.T) {
 	go func() { done <- srv.Run(ctx) }()
 	base := "http://" + srv.Addr().String()
 
-	code, body := get(t, base+"/-/healthy")
+	code, _ := get(t, base+"/-/healthy")
 	require.Equal(t, http.StatusOK, code)
-	code, body = get(t, base+"/-/ready")
+	code, body := get(t, base+"/-/ready")
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.Contains(t, body, "prometheus unreachable", "the reason is shown")
 	notReady.Store(false)
@@ -196,7 +196,7 @@ func TestGRPCMutualTLS(t *testing.T) {
 	require.Error(t, healthCheck(addr, insecure.NewCredentials()), "a plaintext client is refused")
 }
 
-func TestServerTLSConfigErrors(t *testing.T) {
+func TestTLSConfigErrors(t *testing.T) {
 	pki := newPKI(t)
 	for _, tc := range []struct {
 		name          string
@@ -211,7 +211,7 @@ func TestServerTLSConfigErrors(t *testing.T) {
 		{name: "mtls", cert: pki.certFile, key: pki.keyFile, ca: pki.caFile},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := ServerTLSConfig(tc.cert, tc.key, tc.ca)
+			cfg, err := TLSConfig(tc.cert, tc.key, tc.ca)
 			if tc.wantErr != "" {
 				require.Error(t, err)
 				require.True(t, strings.Contains(err.Error(), tc.wantErr), err.Error())

@@ -43,8 +43,8 @@ func WithStoreMatchers(ctx context.Context, ms [][]*labels.Matcher) context.Cont
 	return context.WithValue(ctx, storeMatchersKey{}, ms)
 }
 
-// StoreMatchersFromContext returns the matchers set by WithStoreMatchers, or nil.
-func StoreMatchersFromContext(ctx context.Context) [][]*labels.Matcher {
+// MatchersFromContext returns the matchers set by WithStoreMatchers, or nil.
+func MatchersFromContext(ctx context.Context) [][]*labels.Matcher {
 	ms, _ := ctx.Value(storeMatchersKey{}).([][]*labels.Matcher)
 	return ms
 }

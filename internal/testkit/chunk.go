@@ -43,10 +43,23 @@ type Sample struct {
 	Value float64
 }
 
-func (s Sample) T() int64                    { return s.Time }
-func (Sample) ST() int64                     { return 0 }
-func (s Sample) F() float64                  { return s.Value }
-func (Sample) H() *histogram.Histogram       { return nil }
+// T returns the sample's timestamp, ms.
+func (s Sample) T() int64 { return s.Time }
+
+// ST returns 0: the sample has no start timestamp.
+func (Sample) ST() int64 { return 0 }
+
+// F returns the sample's value.
+func (s Sample) F() float64 { return s.Value }
+
+// H returns nil: the sample is a float.
+func (Sample) H() *histogram.Histogram { return nil }
+
+// FH returns nil: the sample is a float.
 func (Sample) FH() *histogram.FloatHistogram { return nil }
-func (Sample) Type() chunkenc.ValueType      { return chunkenc.ValFloat }
-func (s Sample) Copy() chunks.Sample         { return s }
+
+// Type returns chunkenc.ValFloat.
+func (Sample) Type() chunkenc.ValueType { return chunkenc.ValFloat }
+
+// Copy returns s, a value that shares nothing.
+func (s Sample) Copy() chunks.Sample { return s }

@@ -13,8 +13,11 @@ func FreePort(t testing.TB) int {
 	if err != nil {
 		t.Fatalf("find a free port: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	port := l.Addr().(*net.TCPAddr).Port
+	if err := l.Close(); err != nil {
+		t.Fatalf("close listener on port %d: %v", port, err)
+	}
+	return port
 }
 
 // ClosedAddr returns a 127.0.0.1 address nothing listens on, for testing

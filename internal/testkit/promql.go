@@ -16,7 +16,11 @@ import (
 func EvalRange(t testing.TB, q storage.Queryable, expr string, start, end int64, step time.Duration) map[int64]float64 {
 	t.Helper()
 	eng := promql.NewEngine(promql.EngineOpts{MaxSamples: 50_000_000, Timeout: time.Minute, LookbackDelta: 5 * time.Minute})
-	defer eng.Close()
+	defer func() {
+		if err := eng.Close(); err != nil {
+			t.Errorf("close promql engine: %v", err)
+		}
+	}()
 	qry, err := eng.NewRangeQuery(context.Background(), q, nil, expr, time.UnixMilli(start), time.UnixMilli(end), step)
 	if err != nil {
 		t.Fatalf("%s: %v", expr, err)

@@ -21,7 +21,13 @@ func NewLocalStore(name string, srv storepb.StoreServer) LocalStore {
 	return LocalStore{StoreClient: storepb.ServerAsClient(srv), Name: name}
 }
 
-func (LocalStore) LabelSets() []labels.Labels         { return nil }
-func (LocalStore) TimeRange() (int64, int64)          { return math.MinInt64, math.MaxInt64 }
+// LabelSets returns nil: the store has no external labels.
+func (LocalStore) LabelSets() []labels.Labels { return nil }
+
+// TimeRange returns all of time.
+func (LocalStore) TimeRange() (int64, int64) { return math.MinInt64, math.MaxInt64 }
+
+// SupportsWithoutReplicaLabels returns true.
 func (LocalStore) SupportsWithoutReplicaLabels() bool { return true }
-func (s LocalStore) String() string                   { return s.Name }
+
+func (s LocalStore) String() string { return s.Name }

@@ -213,7 +213,7 @@ func Read(r io.Reader) (*Meta, error) {
 }
 
 // ReadFromDir reads <dir>/meta.json. A missing file is ErrMetaNotFound.
-func ReadFromDir(dir string) (*Meta, error) {
+func ReadFromDir(dir string) (_ *Meta, err error) {
 	f, err := os.Open(filepath.Join(dir, MetaFilename))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", dir, ErrMetaNotFound)
@@ -221,7 +221,7 @@ func ReadFromDir(dir string) (*Meta, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { err = errors.Join(err, f.Close()) }()
 	m, err := Read(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.Name(), err)

@@ -171,7 +171,6 @@ func TestShippingRefusesMisconfiguration(t *testing.T) {
 // server, and a recording proxy in front of it for the sidecars.
 type shippingEnv struct {
 	*env
-	bucket   objstore.Config  // the S3 server itself
 	viaProxy objstore.Config  // the same bucket through proxy
 	bkt      *objstore.Bucket // the test's own client, direct
 	proxy    *e2eutil.ObjectProxy
@@ -400,8 +399,8 @@ func (s *shippingEnv) requireSameAsLocal(m *metadata.Meta) {
 	s.t.Helper()
 	l, ok := s.local[m.ULID]
 	require.True(s.t, ok, "block %s in the bucket is a local block", m.ULID)
-	require.Equal(s.t, l.BlockMeta.MinTime, m.MinTime)
-	require.Equal(s.t, l.BlockMeta.MaxTime, m.MaxTime)
+	require.Equal(s.t, l.MinTime, m.MinTime)
+	require.Equal(s.t, l.MaxTime, m.MaxTime)
 	require.Equal(s.t, l.Stats, m.Stats)
 	dir := filepath.Join(s.prom.DataDir(), m.ULID.String())
 	want := map[string]int64{metadata.IndexFilename: fileSize(s.t, filepath.Join(dir, metadata.IndexFilename))}

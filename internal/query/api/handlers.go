@@ -228,7 +228,7 @@ func (a *API) metadataRange(r *http.Request) (start, end time.Time, opts query.O
 	return start, end, opts, nil
 }
 
-func (a *API) series(r *http.Request) result {
+func (a *API) series(r *http.Request) (res result) {
 	if err := r.ParseForm(); err != nil {
 		return errResult(errorBadData, fmt.Errorf("error parsing form values: %w", err))
 	}
@@ -257,7 +257,7 @@ func (a *API) series(r *http.Request) result {
 	if err != nil {
 		return result{err: execError(err)}
 	}
-	defer q.Close()
+	defer closeQuerier(q, &res)
 
 	hints := &storage.SelectHints{
 		Start: timestamp.FromTime(start),
@@ -303,9 +303,17 @@ func hintLimit(limit int) int {
 	return limit
 }
 
+// closeQuerier closes q when a handler returns: a Close error fails a
+// request that has not failed already.
+func closeQuerier(q storage.Querier, res *result) {
+	if err := q.Close(); err != nil && res.err == nil {
+		*res = result{err: execError(err), warnings: res.warnings}
+	}
+}
+
 // labelLookup runs one label query per matcher set (or one without
 // matchers) and returns the sorted union.
-func (a *API) labelLookup(r *http.Request, lookup func(ctx context.Context, q storage.Querier, hints *storage.LabelHints, ms []*labels.Matcher) ([]string, annotations.Annotations, error)) result {
+func (a *API) labelLookup(r *http.Request, lookup func(ctx context.Context, q storage.Querier, hints *storage.LabelHints, ms []*labels.Matcher) ([]string, annotations.Annotations, error)) (res result) {
 	limit, err := limitParam(r)
 	if err != nil {
 		return badParam("limit", err)
@@ -331,7 +339,7 @@ func (a *API) labelLookup(r *http.Request, lookup func(ctx context.Context, q st
 	if err != nil {
 		return result{err: execError(err)}
 	}
-	defer q.Close()
+	defer closeQuerier(q, &res)
 
 	hints := &storage.LabelHints{Limit: hintLimit(limit)}
 	var warnings annotations.Annotations

@@ -103,7 +103,6 @@ func TestMetadataEndpoints(t *testing.T) {
 	}
 }
 
-// warningQueryable wraps a Queryable so that every call also returns a
 type fakeStores []endpoint.Status
 
 func (f fakeStores) Status() []endpoint.Status { return f }

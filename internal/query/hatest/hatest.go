@@ -38,10 +38,10 @@ const (
 	Phase = int64(7_000)
 	// Duration is the time the pair scrapes, ms.
 	Duration = int64(4 * 3600_000)
-	// DownFrom and DownTo bound the outage of replica "0" (ms after the
-	// start, [DownFrom, DownTo)).
+	// DownFrom is when the outage of replica "0" starts, ms after the start.
 	DownFrom = int64(100 * 60_000)
-	DownTo   = DownFrom + 20*60_000
+	// DownTo is when the outage ends (exclusive): it is [DownFrom, DownTo).
+	DownTo = DownFrom + 20*60_000
 	// lag is how much lower the counters of replica "1" are.
 	lag = 1000
 )

@@ -192,7 +192,7 @@ func (p *Proxy) fail(c store.Client, err error, requestDeadline bool) error {
 // selectClients returns the endpoints that may hold series for the time
 // range and matchers, and that match the store matchers of ctx.
 func (p *Proxy) selectClients(ctx context.Context, mint, maxt int64, ms []*labels.Matcher) []store.Client {
-	storeMatchers := store.StoreMatchersFromContext(ctx)
+	storeMatchers := store.MatchersFromContext(ctx)
 	var out []store.Client
 	for _, c := range p.clients() {
 		lo, hi := c.TimeRange()

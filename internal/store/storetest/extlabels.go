@@ -3,6 +3,7 @@ package storetest
 import (
 	"testing"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/stretchr/testify/require"
@@ -72,7 +73,7 @@ func testExtLabelRules(t *testing.T, setup Setup, minT int64) {
 		}
 		return labelSetsOf(got)
 	}
-	name := m(labels.MatchRegexp, labels.MetricName, ".+")
+	name := m(labels.MatchRegexp, model.MetricNameLabel, ".+")
 	without := func(want []labels.Labels, names ...string) []labels.Labels {
 		var out []labels.Labels
 		for _, l := range want {
@@ -93,15 +94,15 @@ func testExtLabelRules(t *testing.T, setup Setup, minT int64) {
 		// it does not match either.
 		{name: "ext_eq_stored_value", ms: []*labels.Matcher{name, m(labels.MatchEqual, "region", "us")}},
 		{name: "ext_neq_excludes_store", ms: []*labels.Matcher{name, m(labels.MatchNotEqual, "region", "eu")}},
-		{name: "ext_neq_other", ms: []*labels.Matcher{m(labels.MatchEqual, labels.MetricName, "fed_up"), m(labels.MatchNotEqual, "region", "us")}, want: []labels.Labels{fedH1, fedH2}},
-		{name: "ext_re", ms: []*labels.Matcher{m(labels.MatchEqual, labels.MetricName, "m"), m(labels.MatchRegexp, "replica", "a|b")}, want: []labels.Labels{mAA, mA}},
+		{name: "ext_neq_other", ms: []*labels.Matcher{m(labels.MatchEqual, model.MetricNameLabel, "fed_up"), m(labels.MatchNotEqual, "region", "us")}, want: []labels.Labels{fedH1, fedH2}},
+		{name: "ext_re", ms: []*labels.Matcher{m(labels.MatchEqual, model.MetricNameLabel, "m"), m(labels.MatchRegexp, "replica", "a|b")}, want: []labels.Labels{mAA, mA}},
 		{name: "ext_re_excludes_store", ms: []*labels.Matcher{name, m(labels.MatchRegexp, "replica", "b")}},
 		{name: "ext_nre_excludes_store", ms: []*labels.Matcher{name, m(labels.MatchNotRegexp, "replica", "a")}},
 		// Stripping an external label does not bring back the series'
 		// own label of that name.
 		{name: "without_ext", ms: []*labels.Matcher{name}, without: []string{"replica"}, want: without(all, "replica")},
 		// cpu decides the storage order; without it, instance does.
-		{name: "without_reorders", ms: []*labels.Matcher{m(labels.MatchEqual, labels.MetricName, "order")}, without: []string{"cpu"}, want: without([]labels.Labels{ordN0, ordN1}, "cpu")},
+		{name: "without_reorders", ms: []*labels.Matcher{m(labels.MatchEqual, model.MetricNameLabel, "order")}, without: []string{"cpu"}, want: without([]labels.Labels{ordN0, ordN1}, "cpu")},
 		{name: "without_ext_and_series_label", ms: []*labels.Matcher{m(labels.MatchEqual, "region", "eu")}, without: []string{"region", "cpu"},
 			want: without([]labels.Labels{fedH1, fedH2, mAA, mA, ordN0, ordN1}, "region", "cpu")},
 	} {
@@ -114,7 +115,7 @@ func testExtLabelRules(t *testing.T, setup Setup, minT int64) {
 	t.Run("label_values", func(t *testing.T) {
 		for _, n := range []string{"region", "replica"} {
 			resp, err := c.LabelValues(t.Context(), &storepb.LabelValuesRequest{
-				Label: n, Start: minT, End: maxT, Matchers: matchersProto(t, []*labels.Matcher{m(labels.MatchEqual, labels.MetricName, "fed_up")}),
+				Label: n, Start: minT, End: maxT, Matchers: matchersProto(t, []*labels.Matcher{m(labels.MatchEqual, model.MetricNameLabel, "fed_up")}),
 				PartialResponseStrategy: storepb.PartialResponseStrategy_ABORT,
 			})
 			require.NoError(t, err)

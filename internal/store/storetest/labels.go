@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
@@ -47,7 +48,7 @@ func matchersProto(t *testing.T, ms []*labels.Matcher) []*storepb.LabelMatcher {
 }
 
 func (s *suite) testLabelNames(t *testing.T) {
-	name := labels.MetricName
+	name := model.MetricNameLabel
 	for _, tc := range []struct {
 		name    string
 		ms      []*labels.Matcher
@@ -94,7 +95,7 @@ func (s *suite) testLabelNames(t *testing.T) {
 }
 
 func (s *suite) testLabelValues(t *testing.T) {
-	name := labels.MetricName
+	name := model.MetricNameLabel
 	for _, tc := range []struct {
 		name    string
 		label   string

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
@@ -75,7 +76,7 @@ func runContract(t *testing.T, setup Setup, opts Options) {
 }
 
 // allSeries is a matcher set selecting every series with a metric name.
-var allSeries = []*labels.Matcher{labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".+")}
+var allSeries = []*labels.Matcher{labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, ".+")}
 
 // query is one Series call and what it is checked against.
 type query struct {
@@ -338,7 +339,7 @@ func (s *suite) testMatchers(t *testing.T) {
 		re  = labels.MatchRegexp
 		nre = labels.MatchNotRegexp
 	)
-	name := labels.MetricName
+	name := model.MetricNameLabel
 	cases := []matcherCase{
 		{"eq", []*labels.Matcher{m(eq, name, "up")}, 20},
 		{"eq_no_such_metric", []*labels.Matcher{m(eq, name, "no_such_metric")}, 0},
@@ -422,13 +423,13 @@ func (s *suite) testLimit(t *testing.T) {
 	require.NotEmpty(t, got)
 	require.LessOrEqual(t, len(got), 5, "limit 5")
 
-	q.matchers = []*labels.Matcher{m(labels.MatchEqual, labels.MetricName, "build_info")}
+	q.matchers = []*labels.Matcher{m(labels.MatchEqual, model.MetricNameLabel, "build_info")}
 	got = s.run(t, q)
 	require.Len(t, got, 2, "limit above the number of series")
 }
 
 func (s *suite) testBatches(t *testing.T) {
-	q := query{mint: s.minT, maxt: s.maxT, matchers: []*labels.Matcher{m(labels.MatchEqual, labels.MetricName, "up")}}
+	q := query{mint: s.minT, maxt: s.maxT, matchers: []*labels.Matcher{m(labels.MatchEqual, model.MetricNameLabel, "up")}}
 	want := labelSetsOf(s.run(t, q))
 
 	q.batchSize = 7

@@ -3,6 +3,7 @@ package e2eutil
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -53,7 +54,7 @@ func (r *Response) Err() error {
 
 // Get calls GET BaseURL+path?params and decodes the envelope. The error is
 // only for transport and decoding failures; API errors are in the Response.
-func (c *Client) Get(ctx context.Context, path string, params url.Values) (*Response, error) {
+func (c *Client) Get(ctx context.Context, path string, params url.Values) (_ *Response, err error) {
 	u := c.BaseURL + path
 	if len(params) > 0 {
 		u += "?" + params.Encode()
@@ -66,7 +67,7 @@ func (c *Client) Get(ctx context.Context, path string, params url.Values) (*Resp
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
-	defer resp.Body.Close()
+	defer func() { err = errors.Join(err, resp.Body.Close()) }()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("read body of GET %s: %w", u, err)

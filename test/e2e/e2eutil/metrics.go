@@ -3,6 +3,7 @@ package e2eutil
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -22,7 +23,7 @@ func (c *Client) Metric(ctx context.Context, name string) (sum float64, found bo
 	if err != nil {
 		return 0, false, fmt.Errorf("GET %s/metrics: %w", c.BaseURL, err)
 	}
-	defer resp.Body.Close()
+	defer func() { err = errors.Join(err, resp.Body.Close()) }()
 	if resp.StatusCode != http.StatusOK {
 		return 0, false, fmt.Errorf("GET %s/metrics: HTTP %d", c.BaseURL, resp.StatusCode)
 	}

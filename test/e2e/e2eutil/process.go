@@ -151,7 +151,7 @@ func (p *Process) WaitReady(ctx context.Context) error {
 	defer client.CloseIdleConnections()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	last := "no answer yet"
+	var last string // why the previous probe failed
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.ReadyURL, nil)
 		if err != nil {

@@ -3,6 +3,7 @@ package e2eutil
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -154,7 +155,7 @@ func (p *Prometheus) Start(ctx context.Context, ports *Ports) error {
 
 // Reload rewrites the config file from p.Config and asks the running server
 // to reload it; it returns when the new config is applied.
-func (p *Prometheus) Reload(ctx context.Context) error {
+func (p *Prometheus) Reload(ctx context.Context) (err error) {
 	if err := p.writeConfig(); err != nil {
 		return err
 	}
@@ -168,7 +169,7 @@ func (p *Prometheus) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reload %s: %w", p.Name, err)
 	}
-	defer resp.Body.Close()
+	defer func() { err = errors.Join(err, resp.Body.Close()) }()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("reload %s: %s", p.Name, resp.Status)
 	}
