@@ -18,7 +18,7 @@ const componentPrefix = "github.com/strata-io/strata/internal/component/"
 func TestComponentsImportNoOtherComponent(t *testing.T) {
 	// Helpers for every component, not components: any component may
 	// import them.
-	shared := map[string]bool{"runutil": true}
+	shared := map[string]bool{}
 	// Components made of other components: allinone runs every component
 	// in one process, so it imports them all.
 	assemblies := map[string]bool{"allinone": true}
@@ -44,7 +44,7 @@ func TestComponentsImportNoOtherComponent(t *testing.T) {
 		}
 		// Test variants read "p [p.test]", "p_test [p.test]" and "p.test".
 		pkg := fields[0]
-		from := component(pkg)
+		from := componentOf(pkg)
 		if from == "" || shared[from] || assemblies[from] {
 			continue
 		}
@@ -52,7 +52,7 @@ func TestComponentsImportNoOtherComponent(t *testing.T) {
 			if strings.HasPrefix(dep, "[") {
 				continue // the " [p.test]" suffix of the previous dep
 			}
-			to := component(dep)
+			to := componentOf(dep)
 			if to == "" || to == from || shared[to] {
 				continue
 			}
@@ -68,10 +68,10 @@ func TestComponentsImportNoOtherComponent(t *testing.T) {
 	}
 }
 
-// component returns the component name of an import path under
+// componentOf returns the component name of an import path under
 // internal/component/ ("querier" for .../internal/component/querier/x or
 // its test packages), or "" for any other path.
-func component(importPath string) string {
+func componentOf(importPath string) string {
 	rest, ok := strings.CutPrefix(importPath, componentPrefix)
 	if !ok {
 		return ""
