@@ -88,11 +88,11 @@ func (b *Runner) WaitForData(ctx context.Context) error {
 		want, _, errP := b.fetch(ctx, b.Prom, "/api/v1/query", probe)
 		got, _, errS := b.fetch(ctx, b.Strata, "/api/v1/query", probe)
 		if errP == nil && errS == nil {
-			if d := compare(want, got, b.Drop); d == "" {
+			d := compare(want, got, b.Drop)
+			if d == "" {
 				return nil
-			} else {
-				last = d
 			}
+			last = d
 		} else {
 			last = fmt.Sprintf("prometheus: %v, strata: %v", errP, errS)
 		}

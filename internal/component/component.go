@@ -108,14 +108,14 @@ func Serve(ctx context.Context, cfg ServeConfig, logger *slog.Logger, reg *prome
 		}
 		gs.ServeWhenReady(ready)
 		grpcSrv = firstRegistration{srv: gs.Server(), logger: logger}
-		Add(&g, ctx, gs.Run)
+		Add(ctx, &g, gs.Run)
 	}
 	for _, c := range comps {
 		c.Register(httpSrv.Mux(), grpcSrv)
-		Add(&g, ctx, c.Run)
+		Add(ctx, &g, c.Run)
 	}
-	Add(&g, ctx, httpSrv.Run)
-	AddContext(&g, ctx)
+	Add(ctx, &g, httpSrv.Run)
+	AddContext(ctx, &g)
 	var reloaders []Reloader
 	for _, c := range comps {
 		if r, ok := c.(Reloader); ok {
@@ -123,7 +123,7 @@ func Serve(ctx context.Context, cfg ServeConfig, logger *slog.Logger, reg *prome
 		}
 	}
 	if len(reloaders) > 0 {
-		AddReloader(&g, ctx, logger, func() error {
+		AddReloader(ctx, &g, logger, func() error {
 			var errs []error
 			for _, r := range reloaders {
 				errs = append(errs, r.Reload())
@@ -152,21 +152,21 @@ func (r firstRegistration) RegisterService(desc *grpc.ServiceDesc, impl any) {
 
 // Add adds an actor that runs fn with a context cancelled when the group
 // stops.
-func Add(g *run.Group, parent context.Context, fn func(ctx context.Context) error) {
+func Add(parent context.Context, g *run.Group, fn func(ctx context.Context) error) {
 	ctx, cancel := context.WithCancel(parent)
 	g.Add(func() error { return fn(ctx) }, func(error) { cancel() })
 }
 
 // AddContext adds an actor that ends the group when parent is done (the
 // signal handler of main), returning nil.
-func AddContext(g *run.Group, parent context.Context) {
+func AddContext(parent context.Context, g *run.Group) {
 	ctx, cancel := context.WithCancel(parent)
 	g.Add(func() error { <-ctx.Done(); return nil }, func(error) { cancel() })
 }
 
 // AddReloader adds an actor that calls reload on every SIGHUP until
 // interrupted. A failed reload is logged and the old configuration stays.
-func AddReloader(g *run.Group, parent context.Context, logger *slog.Logger, reload func() error) {
+func AddReloader(parent context.Context, g *run.Group, logger *slog.Logger, reload func() error) {
 	ctx, cancel := context.WithCancel(parent)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -421,7 +421,7 @@ func (w *blockWriter) downsampleAggr(run []chunks.Meta, kinds []chunkKind) ([]ch
 		}
 		i = j
 	}
-	return DownsampleAggr(aggrs, w.to)
+	return Aggr(aggrs, w.to)
 }
 
 // kindOf classifies a chunk read with NewPool.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/storage"
@@ -80,11 +81,11 @@ func dataset() []storage.Series {
 		}
 	}
 	return []storage.Series{
-		storetest.NewSeries(labels.FromStrings(labels.MetricName, "requests_total", "pod", "a"), sawtooth),
-		storetest.NewSeries(labels.FromStrings(labels.MetricName, "errors_total", "pod", "a"), errors),
-		storetest.NewSeries(labels.FromStrings(labels.MetricName, "temperature", "pod", "a"), gauge),
-		storetest.NewSeries(labels.FromStrings(labels.MetricName, "latency", "pod", "a"), latency),
-		storetest.NewSeries(labels.FromStrings(labels.MetricName, "mixed", "pod", "a"), mixed),
+		storetest.NewSeries(labels.FromStrings(model.MetricNameLabel, "requests_total", "pod", "a"), sawtooth),
+		storetest.NewSeries(labels.FromStrings(model.MetricNameLabel, "errors_total", "pod", "a"), errors),
+		storetest.NewSeries(labels.FromStrings(model.MetricNameLabel, "temperature", "pod", "a"), gauge),
+		storetest.NewSeries(labels.FromStrings(model.MetricNameLabel, "latency", "pod", "a"), latency),
+		storetest.NewSeries(labels.FromStrings(model.MetricNameLabel, "mixed", "pod", "a"), mixed),
 	}
 }
 
@@ -95,7 +96,7 @@ func samplesByName(t *testing.T, series []storage.Series) map[string][]storetest
 	for _, s := range series {
 		smps, err := storetest.SeriesSamples(s)
 		require.NoError(t, err)
-		out[s.Labels().Get(labels.MetricName)] = smps
+		out[s.Labels().Get(model.MetricNameLabel)] = smps
 	}
 	return out
 }
@@ -204,7 +205,7 @@ func readBlock(t *testing.T, dir string) map[string]*blockSeries {
 			}
 			s.chks = append(s.chks, m)
 		}
-		out[builder.Labels().Get(labels.MetricName)] = s
+		out[builder.Labels().Get(model.MetricNameLabel)] = s
 	}
 	require.NoError(t, p.Err())
 	return out
@@ -314,7 +315,7 @@ func requireBlockSeries(t *testing.T, raw []storetest.Sample, got *blockSeries, 
 }
 
 func TestBlockDownsampler(t *testing.T) {
-	series := append(dataset(), storetest.NewSeries(labels.FromStrings(labels.MetricName, "gone", "pod", "a"), []storetest.Sample{
+	series := append(dataset(), storetest.NewSeries(labels.FromStrings(model.MetricNameLabel, "gone", "pod", "a"), []storetest.Sample{
 		{T: t0, F: math.Float64frombits(value.StaleNaN)}, {T: t0 + hour, F: math.Float64frombits(value.StaleNaN)},
 	}))
 	raw := samplesByName(t, series)
@@ -454,7 +455,7 @@ func TestBlockDownsampler(t *testing.T) {
 				for _, ser := range got {
 					lset := storepb.LabelsFromProto(ser.GetLabels())
 					require.Equal(t, "eu", lset.Get("region"), "external labels added")
-					name := lset.Get(labels.MetricName)
+					name := lset.Get(model.MetricNameLabel)
 					var rawChks, aggrChks []*storepb.AggrChunk
 					for _, c := range ser.GetChunks() {
 						if c.GetRaw() != nil {
@@ -505,8 +506,8 @@ func TestBlockDownsamplerOnlyHistograms(t *testing.T) {
 		floats = append(floats, storetest.Sample{T: ts, FH: tsdbutil.GenerateTestFloatHistogram(i)})
 	}
 	series := []storage.Series{
-		storetest.NewSeries(labels.FromStrings(labels.MetricName, "h_int"), ints),
-		storetest.NewSeries(labels.FromStrings(labels.MetricName, "h_float"), floats),
+		storetest.NewSeries(labels.FromStrings(model.MetricNameLabel, "h_int"), ints),
+		storetest.NewSeries(labels.FromStrings(model.MetricNameLabel, "h_float"), floats),
 	}
 	raw := samplesByName(t, series)
 	d := downsample.NewBlockDownsampler(nil)
@@ -609,7 +610,7 @@ func BenchmarkBlockDownsampler(b *testing.B) {
 			smps = append(smps, storetest.Sample{T: t0 + i*step, F: v})
 		}
 		numSamples += len(smps)
-		series = append(series, storetest.NewSeries(labels.FromStrings(labels.MetricName, "requests_total", "series", string(rune('a'+s%26))+string(rune('a'+s/26))), smps))
+		series = append(series, storetest.NewSeries(labels.FromStrings(model.MetricNameLabel, "requests_total", "series", string(rune('a'+s%26))+string(rune('a'+s/26))), smps))
 	}
 	dir, _ := testkit.CreateBlock(b, b.TempDir(), 10*span, series...)
 	d := downsample.NewBlockDownsampler(nil)
@@ -700,9 +701,9 @@ func Test5mBlockFromOtherWriters(t *testing.T) {
 	hist := histogramAggrChunk(t, t0+hour)
 
 	lsets := []labels.Labels{
-		labels.FromStrings(labels.MetricName, "errors_total", "pod", "a"),
-		labels.FromStrings(labels.MetricName, "latency", "pod", "a"),
-		labels.FromStrings(labels.MetricName, "nothing", "pod", "a"),
+		labels.FromStrings(model.MetricNameLabel, "errors_total", "pod", "a"),
+		labels.FromStrings(model.MetricNameLabel, "latency", "pod", "a"),
+		labels.FromStrings(model.MetricNameLabel, "nothing", "pod", "a"),
 	}
 	src := writeBlock(t, downsample.Resolution5m, lsets, [][]chunks.Meta{
 		mixed,

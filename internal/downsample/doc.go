@@ -77,7 +77,7 @@
 //
 // # Downsampling downsampled data
 //
-// DownsampleAggr turns the chunks of one series at a finer resolution (5m)
+// Aggr turns the chunks of one series at a finer resolution (5m)
 // into chunks at a coarser one (1h): counts and sums add up, min and max
 // combine, and the counter is read across all input chunks with
 // NewCounterIterator. Only the block's outer ends need true raw values: the
@@ -96,7 +96,7 @@
 // the block. Per series, the chunks are cut into runs:
 //   - from raw: runs of float chunks (XOR, XOR2; overlapping chunks merged)
 //     go through Downsample;
-//   - from 5m: runs of aggregate chunks go through DownsampleAggr; raw float
+//   - from 5m: runs of aggregate chunks go through Aggr; raw float
 //     chunks found among them (some Thanos versions left such chunks in 5m
 //     blocks) are first aggregated at 5m, and empty ones are skipped;
 //   - runs of native histogram chunks are copied unchanged (see below).

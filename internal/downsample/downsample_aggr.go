@@ -15,7 +15,7 @@ type aggrWindow struct {
 	count, sum, min, max, ctr float64
 }
 
-// DownsampleAggr aggregates the downsampled chunks of one series (for
+// Aggr aggregates the downsampled chunks of one series (for
 // instance its 5m chunks, in time order, all five aggregates present) into
 // windows of the coarser resolution (ms, a multiple of the input's) and
 // returns its aggregate chunks in time order, like Downsample. Each output
@@ -28,7 +28,7 @@ type aggrWindow struct {
 // with the input's last raw value, so that a reset between this series' block
 // and the next is still detected; between output chunks the repeated value
 // equals the adjusted one (no reset in between).
-func DownsampleAggr(in []AggrChunk, resolution int64) ([]chunks.Meta, error) {
+func Aggr(in []AggrChunk, resolution int64) ([]chunks.Meta, error) {
 	if resolution <= 0 {
 		return nil, fmt.Errorf("downsample resolution %dms must be positive", resolution)
 	}

@@ -51,7 +51,7 @@ func TestDownsampleAggrMatchesRaw(t *testing.T) {
 			for _, b := range tc.blocks {
 				fine, err := Downsample(listIterator(b), Resolution5m)
 				require.NoError(t, err)
-				coarse, err := DownsampleAggr(asAggrChunks(t, fine), Resolution1h)
+				coarse, err := Aggr(asAggrChunks(t, fine), Resolution1h)
 				require.NoError(t, err)
 				for _, m := range coarse {
 					require.NoError(t, m.Chunk.(*AggrChunk).Validate())
@@ -94,14 +94,14 @@ func TestDownsampleAggrRejects(t *testing.T) {
 	require.NoError(t, err)
 	onlySum, err := EncodeAggrChunk([NumAggrTypes]chunkenc.Chunk{nil, sum})
 	require.NoError(t, err)
-	_, err = DownsampleAggr([]AggrChunk{onlySum}, Resolution1h)
+	_, err = Aggr([]AggrChunk{onlySum}, Resolution1h)
 	require.ErrorIs(t, err, ErrAbsent)
 	require.ErrorContains(t, err, "from raw data")
 
-	_, err = DownsampleAggr([]AggrChunk{in[0][:5]}, Resolution1h)
+	_, err = Aggr([]AggrChunk{in[0][:5]}, Resolution1h)
 	require.ErrorIs(t, err, ErrCorrupt)
 
-	out, err := DownsampleAggr(nil, Resolution1h)
+	out, err := Aggr(nil, Resolution1h)
 	require.NoError(t, err)
 	require.Empty(t, out)
 }

@@ -98,9 +98,9 @@ func newPromqlData(t *testing.T) promqlData {
 		return m
 	}
 	cm, nm, gm := downsample(d.counter), downsample(d.noisy), downsample(d.gauge)
-	c1h, err := DownsampleAggr(asAggrChunks(t, cm), Resolution1h)
+	c1h, err := Aggr(asAggrChunks(t, cm), Resolution1h)
 	require.NoError(t, err)
-	g1h, err := DownsampleAggr(asAggrChunks(t, gm), Resolution1h)
+	g1h, err := Aggr(asAggrChunks(t, gm), Resolution1h)
 	require.NoError(t, err)
 	rawC, rawN, rawG := rawChunks(t, d.counter), rawChunks(t, d.noisy), rawChunks(t, d.gauge)
 	d.q = iterQueryable{

@@ -27,7 +27,7 @@ const checkCtxEvery = 1024
 // CorruptBlockReason for anything unreadable. Cancellation and errors that
 // say nothing about the block are returned plain. Safe for concurrent use;
 // dir is only read.
-func (m *Merger) Check(ctx context.Context, dir string) error {
+func (m *Merger) Check(ctx context.Context, dir string) (err error) {
 	meta, err := metadata.ReadFromDir(dir)
 	if err != nil {
 		id, perr := ulid.Parse(filepath.Base(dir))
@@ -44,12 +44,12 @@ func (m *Merger) Check(ctx context.Context, dir string) error {
 	if err != nil {
 		return corrupt(fmt.Errorf("open index: %w", err))
 	}
-	defer ir.Close()
+	defer func() { err = errors.Join(err, closeErr("index", ir.Close())) }()
 	cr, err := chunks.NewDirReader(filepath.Join(dir, metadata.ChunksDirname), downsample.NewPool())
 	if err != nil {
 		return corrupt(fmt.Errorf("open chunks: %w", err))
 	}
-	defer cr.Close()
+	defer func() { err = errors.Join(err, closeErr("chunks", cr.Close())) }()
 
 	k, v := index.AllPostingsKey()
 	p, err := ir.Postings(ctx, k, v)
@@ -104,6 +104,14 @@ func (m *Merger) Check(ctx context.Context, dir string) error {
 			return err
 		}
 		return corrupt(fmt.Errorf("read postings of all series: %w", err))
+	}
+	return nil
+}
+
+// closeErr names what failed to close, or is nil.
+func closeErr(what string, err error) error {
+	if err != nil {
+		return fmt.Errorf("close %s: %w", what, err)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
@@ -248,7 +249,7 @@ func isCounterSeries(lset labels.Labels) bool {
 	case "gauge", "gaugehistogram", "info", "stateset":
 		return false
 	}
-	name := lset.Get(labels.MetricName)
+	name := lset.Get(model.MetricNameLabel)
 	for _, suffix := range []string{"_total", "_count", "_sum", "_bucket"} {
 		if strings.HasSuffix(name, suffix) {
 			return true

@@ -107,7 +107,7 @@ func New(cfg Config, deps Deps) (*Querier, error) {
 			BuildUser: version.BuildUser, BuildDate: version.BuildDate, GoVersion: version.GoVersion,
 		}
 	}
-	q.api = api.New(acfg, engine, qc, statuser{q}, q.md, logger, reg)
+	q.api = api.New(acfg, engine, qc, storeLister{q}, q.md, logger, reg)
 	return q, nil
 }
 
@@ -151,16 +151,16 @@ func (q *Querier) Reload() error {
 // returned.
 func (q *Querier) Close() error { return q.set.Close() }
 
-// statuser lists the in-process stores with the endpoint set's endpoints
+// storeLister lists the in-process stores with the endpoint set's endpoints
 // for /api/v1/stores.
-type statuser struct{ q *Querier }
+type storeLister struct{ q *Querier }
 
 // infoer is what store.LocalClient tells of its last Info call.
 type infoer interface {
 	Info() (*infopb.InfoResponse, error)
 }
 
-func (s statuser) Status() []endpoint.Status {
+func (s storeLister) Status() []endpoint.Status {
 	out := s.q.set.Status()
 	now := time.Now()
 	for _, c := range s.q.local {

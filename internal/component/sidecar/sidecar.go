@@ -197,11 +197,11 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	s.started.Store(true)
 
 	var g run.Group
-	component.AddContext(&g, ctx)
-	component.Add(&g, ctx, s.prom.Run)
+	component.AddContext(ctx, &g)
+	component.Add(ctx, &g, s.prom.Run)
 	if s.shipper != nil {
 		s.logger.Info("shipping blocks", "tsdb_path", s.cfg.Shipper.Dir, "upload_compacted", s.cfg.Shipper.UploadCompacted)
-		component.Add(&g, ctx, func(ctx context.Context) error { return s.shipper.Run(ctx, s.cfg.ShipInterval) })
+		component.Add(ctx, &g, func(ctx context.Context) error { return s.shipper.Run(ctx, s.cfg.ShipInterval) })
 	}
 	return g.Run()
 }

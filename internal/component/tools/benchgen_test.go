@@ -107,7 +107,7 @@ func TestRunBenchGenWritesFilesystemBucketAndOutDir(t *testing.T) {
 		// The same block stays in --out-dir, without the thanos section.
 		local, err := metadata.ReadFromDir(filepath.Join(outDir, m.ULID.String()))
 		require.NoError(t, err)
-		require.Equal(t, m.BlockMeta.Stats, local.Stats)
+		require.Equal(t, m.Stats, local.Stats)
 		require.Empty(t, local.Thanos.Labels)
 	}
 

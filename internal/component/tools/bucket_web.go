@@ -62,8 +62,8 @@ func runWeb(ctx context.Context, bkt objstore.Bucket, cfg BucketWebConfig, logge
 		"refresh", cfg.Viewer.RefreshInterval.String())
 
 	var grp run.Group
-	component.AddContext(&grp, ctx)
-	component.Add(&grp, ctx, h.Run)
-	component.Add(&grp, ctx, srv.Run)
+	component.AddContext(ctx, &grp)
+	component.Add(ctx, &grp, h.Run)
+	component.Add(ctx, &grp, srv.Run)
 	return grp.Run()
 }

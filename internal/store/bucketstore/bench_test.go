@@ -3,6 +3,7 @@ package bucketstore_test
 import (
 	"testing"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
@@ -25,9 +26,9 @@ func BenchmarkSeries(b *testing.B) {
 		ms   []*labels.Matcher
 		want int
 	}{
-		{name: "one_metric_400_series", ms: []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, "metric_07")}, want: 400},
-		{name: "regex_2000_series", ms: []*labels.Matcher{labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, "metric_0[0-4]")}, want: 2000},
-		{name: "all_20000_series", ms: []*labels.Matcher{labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".+")}, want: 20000},
+		{name: "one_metric_400_series", ms: []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, model.MetricNameLabel, "metric_07")}, want: 400},
+		{name: "regex_2000_series", ms: []*labels.Matcher{labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, "metric_0[0-4]")}, want: 2000},
+		{name: "all_20000_series", ms: []*labels.Matcher{labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, ".+")}, want: 20000},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			ms, err := storepb.MatchersToProto(bc.ms...)

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
@@ -34,7 +35,7 @@ func newMemcachedCache(t *testing.T, addr string) *cache.Memcached {
 func cacheQuery(t *testing.T) *storepb.SeriesRequest {
 	t.Helper()
 	ms, err := storepb.MatchersToProto(
-		labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, "metric_0[0-4]|metric_4.*"),
+		labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, "metric_0[0-4]|metric_4.*"),
 		labels.MustNewMatcher(labels.MatchNotEqual, "instance", "host-000000:9100"),
 		labels.MustNewMatcher(labels.MatchEqual, "job", "node"),
 	)

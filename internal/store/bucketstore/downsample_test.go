@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
@@ -116,8 +117,8 @@ func TestSeriesDownsampled(t *testing.T) {
 	}
 	byName := map[string][]storetest.Sample{"requests_total": counter, "temperature": gauge}
 	series := []storage.Series{
-		storetest.NewSeries(labels.FromStrings(labels.MetricName, "requests_total", "pod", "a"), counter),
-		storetest.NewSeries(labels.FromStrings(labels.MetricName, "temperature", "pod", "a"), gauge),
+		storetest.NewSeries(labels.FromStrings(model.MetricNameLabel, "requests_total", "pod", "a"), counter),
+		storetest.NewSeries(labels.FromStrings(model.MetricNameLabel, "temperature", "pod", "a"), gauge),
 	}
 	ext := labels.FromStrings("region", "eu")
 	bkt := newCountingBucket()
@@ -140,7 +141,9 @@ func TestSeriesDownsampled(t *testing.T) {
 		require.Len(t, got, 2)
 		return got
 	}
-	name := func(s *storepb.Series) string { return storepb.LabelsFromProto(s.GetLabels()).Get(labels.MetricName) }
+	name := func(s *storepb.Series) string {
+		return storepb.LabelsFromProto(s.GetLabels()).Get(model.MetricNameLabel)
+	}
 	// split returns the raw and the aggregate chunks of a series.
 	split := func(s *storepb.Series) (raw, aggr []*storepb.AggrChunk) {
 		for _, c := range s.GetChunks() {

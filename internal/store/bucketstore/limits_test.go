@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -35,7 +36,7 @@ func oneBlockBucket(t *testing.T, n int) *countingBucket {
 // name over all time.
 func allSeriesRequest(t *testing.T, nameRegexp string) *storepb.SeriesRequest {
 	t.Helper()
-	ms, err := storepb.MatchersToProto(labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, nameRegexp))
+	ms, err := storepb.MatchersToProto(labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, nameRegexp))
 	require.NoError(t, err)
 	return &storepb.SeriesRequest{
 		MinTime: math.MinInt64, MaxTime: math.MaxInt64, Matchers: ms,

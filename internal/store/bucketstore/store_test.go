@@ -15,6 +15,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/stretchr/testify/require"
@@ -47,7 +48,7 @@ func blockIDs(s *bucketstore.Store) []ulid.ULID {
 
 func seriesCount(t *testing.T, s *bucketstore.Store, mint, maxt int64) int {
 	t.Helper()
-	ms, err := storepb.MatchersToProto(labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".+"))
+	ms, err := storepb.MatchersToProto(labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, ".+"))
 	require.NoError(t, err)
 	got, warns, _, err := storetest.CollectSeries(t.Context(), storepb.ServerAsClient(s), &storepb.SeriesRequest{
 		MinTime: mint, MaxTime: maxt, Matchers: ms, PartialResponseStrategy: storepb.PartialResponseStrategy_ABORT,
@@ -201,7 +202,7 @@ strata_bucket_store_block_load_failures_total 1
 			// Over the skipped block: an error naming it, not an empty answer.
 			_, _, _, err = storetest.CollectSeries(t.Context(), storepb.ServerAsClient(s), &storepb.SeriesRequest{
 				MinTime: bad.MinTime + 1, MaxTime: bad.MaxTime - 2, PartialResponseStrategy: storepb.PartialResponseStrategy_ABORT,
-				Matchers: []*storepb.LabelMatcher{{Type: storepb.LabelMatcher_RE, Name: labels.MetricName, Value: ".+"}},
+				Matchers: []*storepb.LabelMatcher{{Type: storepb.LabelMatcher_RE, Name: model.MetricNameLabel, Value: ".+"}},
 			})
 			require.ErrorContains(t, err, bad.ULID.String())
 
@@ -222,7 +223,7 @@ func TestPartialResponse(t *testing.T) {
 	}
 	s := newStore(t, testConfig(), bkt)
 	bkt.failRange = func(name string) bool { return strings.Contains(name, "/chunks/") }
-	ms, err := storepb.MatchersToProto(labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, "up"))
+	ms, err := storepb.MatchersToProto(labels.MustNewMatcher(labels.MatchEqual, model.MetricNameLabel, "up"))
 	require.NoError(t, err)
 	req := &storepb.SeriesRequest{MinTime: math.MinInt64, MaxTime: math.MaxInt64, Matchers: ms}
 	c := storepb.ServerAsClient(s)
@@ -273,7 +274,7 @@ func TestInfo(t *testing.T) {
 func bigSeries(n int) []storage.Series {
 	out := make([]storage.Series, 0, n)
 	for i := range n {
-		lset := labels.FromStrings(labels.MetricName, fmt.Sprintf("metric_%02d", i%50), "instance", fmt.Sprintf("host-%06d:9100", i), "job", "node")
+		lset := labels.FromStrings(model.MetricNameLabel, fmt.Sprintf("metric_%02d", i%50), "instance", fmt.Sprintf("host-%06d:9100", i), "job", "node")
 		t0 := storetest.DefaultMinTime
 		out = append(out, storetest.NewSeries(lset, []storetest.Sample{{T: t0, F: float64(i)}, {T: t0 + 15_000, F: float64(i + 1)}}))
 	}
@@ -316,7 +317,7 @@ func TestIndexReadWithRanges(t *testing.T) {
 	bkt.reset()
 
 	// One metric of 50: its postings and 400 series entries.
-	ms, err := storepb.MatchersToProto(labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, "metric_07"))
+	ms, err := storepb.MatchersToProto(labels.MustNewMatcher(labels.MatchEqual, model.MetricNameLabel, "metric_07"))
 	require.NoError(t, err)
 	got, _, _, err := storetest.CollectSeries(ctx, storepb.ServerAsClient(s), &storepb.SeriesRequest{
 		MinTime: minT, MaxTime: minT + hour, Matchers: ms, PartialResponseStrategy: storepb.PartialResponseStrategy_ABORT,
@@ -337,7 +338,7 @@ func TestIndexReadWithRanges(t *testing.T) {
 	t.Logf("their chunks were read with %d GETs", chunkGets)
 	require.LessOrEqual(t, chunkGets, 4, "close chunks are read with one GET")
 	bkt.reset()
-	all, err := storepb.MatchersToProto(labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".+"))
+	all, err := storepb.MatchersToProto(labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, ".+"))
 	require.NoError(t, err)
 	req := &storepb.SeriesRequest{MinTime: minT, MaxTime: minT + hour, Matchers: all, PartialResponseStrategy: storepb.PartialResponseStrategy_ABORT}
 	got, _, _, err = storetest.CollectSeries(ctx, storepb.ServerAsClient(s), req)
@@ -365,7 +366,7 @@ func TestQueriesDuringSync(t *testing.T) {
 	errs := make(chan error, 4)
 	for range 4 {
 		go func() {
-			ms, _ := storepb.MatchersToProto(labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".+"))
+			ms, _ := storepb.MatchersToProto(labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, ".+"))
 			for {
 				select {
 				case <-stop:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 	"github.com/thanos-io/objstore"
@@ -63,7 +64,7 @@ strata_blocks_meta_synced{state="no-meta-json"} 1
 strata_blocks_meta_synced{state="time-excluded"} 0
 `), "strata_blocks_meta_synced"))
 
-	ms, err := storepb.MatchersToProto(labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".+"))
+	ms, err := storepb.MatchersToProto(labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, ".+"))
 	require.NoError(t, err)
 	c := storepb.ServerAsClient(s)
 	query := func(mint, maxt int64, strategy storepb.PartialResponseStrategy) (int, []string, error) {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
@@ -34,7 +35,7 @@ func testSeries(n int) []storage.Series {
 	series := make([]storage.Series, 0, n)
 	for i := range n {
 		b := labels.NewScratchBuilder(6)
-		b.Add(labels.MetricName, fmt.Sprintf("metric_%d", i%7))
+		b.Add(model.MetricNameLabel, fmt.Sprintf("metric_%d", i%7))
 		b.Add("instance", fmt.Sprintf("host-%03d:9100", i%150))
 		b.Add("pod", fmt.Sprintf("pod-%06d", i))
 		b.Add("zone", []string{"eu-1", "us-2", "ap-3"}[i%3])

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
@@ -30,7 +31,7 @@ func fuzzIndex(t testing.TB) []byte {
 	var series []storage.Series
 	for i := range 24 {
 		b := labels.NewScratchBuilder(6)
-		b.Add(labels.MetricName, []string{"node_cpu_seconds_total", "node_load1", "up"}[i%3])
+		b.Add(model.MetricNameLabel, []string{"node_cpu_seconds_total", "node_load1", "up"}[i%3])
 		b.Add("instance", fmt.Sprintf("10.0.%d.%d:9100", i%2, i%5))
 		b.Add("replica", []string{"a", "b"}[i%2])
 		if i%3 == 0 {

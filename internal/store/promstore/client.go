@@ -84,12 +84,12 @@ func httpStatusError(u *url.URL, path string, code int, msg string) error {
 		msg = msg[:512] + "..."
 	}
 	c := codes.Internal
-	switch {
-	case code == http.StatusBadRequest || code == http.StatusUnprocessableEntity:
+	switch code {
+	case http.StatusBadRequest, http.StatusUnprocessableEntity:
 		c = codes.InvalidArgument
-	case code == http.StatusServiceUnavailable || code == http.StatusBadGateway || code == http.StatusGatewayTimeout:
+	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
 		c = codes.Unavailable
-	case code == http.StatusTooManyRequests:
+	case http.StatusTooManyRequests:
 		c = codes.ResourceExhausted
 	}
 	return status.Errorf(c, "prometheus at %s: %s answered HTTP %d: %s", u, path, code, msg)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/golang/snappy"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/storage"
@@ -143,7 +144,7 @@ func (s *Store) remoteRead(ctx context.Context, req *storepb.SeriesRequest, ms [
 	mint, maxt := req.GetMinTime(), req.GetMaxTime()
 	if len(ms) == 0 {
 		// Prometheus' TSDB selects nothing without matchers.
-		ms = []*labels.Matcher{labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".+")}
+		ms = []*labels.Matcher{labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, ".+")}
 	}
 	hints := &storage.SelectHints{Start: mint, End: maxt}
 	if qh := req.GetQueryHints(); qh != nil {
