@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -31,14 +30,11 @@ func registerCompact(app *kingpin.Application, cmds commands) {
 		if err := cfg.Validate(); err != nil {
 			return err
 		}
-		if !bktCfg.IsSet() {
-			return errors.New("the compactor works on a bucket: set --objstore.config-file or --objstore.config")
-		}
-		bkt, err := bktCfg.Open(ctx, logger, reg, "compact")
+		bkt, closeBucket, err := openBucket(ctx, &bktCfg, logger, reg, "compact", "the compactor works on a bucket")
 		if err != nil {
 			return err
 		}
-		defer func() { _ = bkt.Close() }()
+		defer closeBucket()
 		c, err := compactor.New(cfg, compactor.Deps{Logger: logger, Registerer: reg, Bucket: bkt})
 		if err != nil {
 			return err

@@ -27,17 +27,12 @@ func registerSidecar(app *kingpin.Application, cmds commands) {
 			return err
 		}
 		deps := sidecar.Deps{Logger: logger, Registerer: reg}
-		if bucket.IsSet() {
-			bkt, err := bucket.Open(ctx, logger, reg, "sidecar")
-			if err != nil {
-				return err
-			}
-			defer func() {
-				if err := bkt.Close(); err != nil {
-					logger.Warn("close bucket", "err", err)
-				}
-			}()
-			logger.Info("bucket opened", "bucket", bkt.BucketName(), "type", bkt.Type())
+		bkt, closeBucket, err := openBucket(ctx, &bucket, logger, reg, "sidecar", "")
+		if err != nil {
+			return err
+		}
+		defer closeBucket()
+		if bkt != nil {
 			deps.Bucket = bkt
 		}
 		s, err := sidecar.New(cfg, deps)

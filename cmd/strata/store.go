@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -26,17 +25,14 @@ func registerStore(app *kingpin.Application, cmds commands) {
 	obj.RegisterFlags(cmd)
 	cfg.RegisterFlags(cmd)
 	cmds["store"] = func(ctx context.Context, logger *slog.Logger, reg *prometheus.Registry) error {
-		if !obj.IsSet() {
-			return errors.New("the store gateway serves a bucket: set --objstore.config-file or --objstore.config")
-		}
 		if err := cfg.Validate(); err != nil {
 			return err
 		}
-		bkt, err := obj.Open(ctx, logger, reg, "store")
+		bkt, closeBucket, err := openBucket(ctx, &obj, logger, reg, "store", "the store gateway serves a bucket")
 		if err != nil {
 			return err
 		}
-		defer func() { _ = bkt.Close() }()
+		defer closeBucket()
 		sg, err := storegateway.New(cfg, storegateway.Deps{Logger: logger, Registerer: reg, Bucket: bkt})
 		if err != nil {
 			return err

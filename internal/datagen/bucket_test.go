@@ -4,35 +4,16 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 	"github.com/thanos-io/objstore"
 
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/metadata"
 )
-
-// metas reads every block's meta.json in bkt, in time order.
-func metas(t *testing.T, bkt objstore.BucketReader) []*metadata.Meta {
-	t.Helper()
-	ctx := context.Background()
-	var out []*metadata.Meta
-	require.NoError(t, bkt.Iter(ctx, "", func(name string) error {
-		id, err := ulid.ParseStrict(strings.TrimSuffix(name, "/"))
-		require.NoError(t, err, "unexpected top-level object %q", name)
-		m, err := metadata.ReadFromBucket(ctx, bkt, id)
-		require.NoError(t, err)
-		out = append(out, m)
-		return nil
-	}))
-	slices.SortFunc(out, func(a, b *metadata.Meta) int { return int(a.MinTime - b.MinTime) })
-	return out
-}
 
 func TestGenerateBucketUploadsEveryBlockWithLabels(t *testing.T) {
 	bkt := objstore.NewInMemBucket()
@@ -44,7 +25,7 @@ func TestGenerateBucketUploadsEveryBlockWithLabels(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3, st.Blocks)
 
-	ms := metas(t, bkt)
+	ms := testkit.BucketMetas(t, bkt)
 	require.Len(t, ms, 3)
 	var samples uint64
 	for i, m := range ms {
@@ -77,14 +58,14 @@ func TestGenerateBucketKeepsBlocksInOutDirAndRefusesToOverlapThem(t *testing.T) 
 	st, err := GenerateBucket(context.Background(), bkt, dc, ext, outDir, nil)
 	require.NoError(t, err)
 	require.Equal(t, 2, st.Blocks)
-	for _, m := range metas(t, bkt) {
+	for _, m := range testkit.BucketMetas(t, bkt) {
 		_, err := os.Stat(filepath.Join(outDir, m.ULID.String(), metadata.MetaFilename))
 		require.NoError(t, err, "block %s is not kept in the out dir", m.ULID)
 	}
 
 	_, err = GenerateBucket(context.Background(), bkt, dc, ext, outDir, nil)
 	require.ErrorContains(t, err, "already holds block")
-	require.Len(t, metas(t, bkt), 2, "nothing more is uploaded")
+	require.Len(t, testkit.BucketMetas(t, bkt), 2, "nothing more is uploaded")
 
 	_, err = GenerateBucket(context.Background(), bkt, dc, labels.EmptyLabels(), "", nil)
 	require.ErrorContains(t, err, "external labels")

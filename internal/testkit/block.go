@@ -1,18 +1,23 @@
 package testkit
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/tsdb/chunks"
 	"github.com/prometheus/prometheus/tsdb/index"
+	"github.com/thanos-io/objstore"
 
 	"github.com/strata-io/strata/pkg/metadata"
 )
@@ -83,4 +88,28 @@ func WriteChunks(t testing.TB, dir string, series []ChunkSeries) tsdb.BlockStats
 	}
 	check("close index writer", iw.Close())
 	return stats
+}
+
+// BucketMetas reads the meta.json of every block of bkt, in time order;
+// any other top-level object fails t.
+func BucketMetas(t testing.TB, bkt objstore.BucketReader) []*metadata.Meta {
+	t.Helper()
+	ctx := context.Background()
+	var out []*metadata.Meta
+	if err := bkt.Iter(ctx, "", func(name string) error {
+		id, err := ulid.ParseStrict(strings.TrimSuffix(name, "/"))
+		if err != nil {
+			return fmt.Errorf("unexpected top-level object %q", name)
+		}
+		m, err := metadata.ReadFromBucket(ctx, bkt, id)
+		if err != nil {
+			return err
+		}
+		out = append(out, m)
+		return nil
+	}); err != nil {
+		t.Fatalf("read the metas of the bucket: %v", err)
+	}
+	slices.SortFunc(out, func(a, b *metadata.Meta) int { return cmp.Compare(a.MinTime, b.MinTime) })
+	return out
 }

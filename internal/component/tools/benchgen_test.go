@@ -4,19 +4,17 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/oklog/ulid/v2"
 	"github.com/stretchr/testify/require"
 	"github.com/thanos-io/objstore"
 	"github.com/thanos-io/objstore/providers/filesystem"
 	"go.uber.org/goleak"
 
 	"github.com/strata-io/strata/internal/datagen"
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/metadata"
 )
 
@@ -67,23 +65,6 @@ func TestBenchGenFlagErrorsSayWhatToFix(t *testing.T) {
 	}
 }
 
-// metas reads every block's meta.json in bkt, in time order.
-func metas(t *testing.T, bkt objstore.BucketReader) []*metadata.Meta {
-	t.Helper()
-	ctx := context.Background()
-	var out []*metadata.Meta
-	require.NoError(t, bkt.Iter(ctx, "", func(name string) error {
-		id, err := ulid.ParseStrict(strings.TrimSuffix(name, "/"))
-		require.NoError(t, err, "unexpected top-level object %q", name)
-		m, err := metadata.ReadFromBucket(ctx, bkt, id)
-		require.NoError(t, err)
-		out = append(out, m)
-		return nil
-	}))
-	slices.SortFunc(out, func(a, b *metadata.Meta) int { return int(a.MinTime - b.MinTime) })
-	return out
-}
-
 func TestRunBenchGenWritesFilesystemBucketAndOutDir(t *testing.T) {
 	bucketDir, outDir := t.TempDir(), filepath.Join(t.TempDir(), "data")
 	cfg, _, err := parse(t,
@@ -99,7 +80,7 @@ func TestRunBenchGenWritesFilesystemBucketAndOutDir(t *testing.T) {
 
 	bkt, err := objstoreFS(bucketDir)
 	require.NoError(t, err)
-	ms := metas(t, bkt)
+	ms := testkit.BucketMetas(t, bkt)
 	require.Len(t, ms, 2)
 	require.Equal(t, time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC).UnixMilli(), ms[0].MinTime/datagen.BlockDuration.Milliseconds()*datagen.BlockDuration.Milliseconds())
 	for _, m := range ms {
@@ -114,7 +95,7 @@ func TestRunBenchGenWritesFilesystemBucketAndOutDir(t *testing.T) {
 	// A second run into the same --out-dir would overlap the blocks there.
 	_, err = RunBenchGen(context.Background(), cfg.BenchGen, nil, nil)
 	require.ErrorContains(t, err, "already holds block")
-	require.Len(t, metas(t, bkt), 2)
+	require.Len(t, testkit.BucketMetas(t, bkt), 2)
 }
 
 func TestRunBenchGenRefusesMissingFilesystemBucket(t *testing.T) {

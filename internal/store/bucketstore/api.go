@@ -5,8 +5,10 @@ import (
 	"net/http"
 )
 
-// blockJSON is one loaded block as BlocksHandler shows it.
-type blockJSON struct {
+// LoadedBlock is one loaded block as BlocksHandler lists it (also what a
+// client of GET /api/v1/blocks decodes). Times in milliseconds; MaxTime
+// is exclusive, as in meta.json.
+type LoadedBlock struct {
 	ULID       string            `json:"ulid"`
 	MinTime    int64             `json:"minTime"`
 	MaxTime    int64             `json:"maxTime"`
@@ -24,9 +26,9 @@ type blockJSON struct {
 func (s *Store) BlocksHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		blocks := s.Blocks()
-		out := make([]blockJSON, 0, len(blocks))
+		out := make([]LoadedBlock, 0, len(blocks))
 		for _, b := range blocks {
-			out = append(out, blockJSON{
+			out = append(out, LoadedBlock{
 				ULID: b.ID.String(), MinTime: b.MinTime, MaxTime: b.MaxTime, Labels: b.Labels.Map(),
 				Resolution: b.Resolution, NumSeries: b.NumSeries, NumSamples: b.NumSamples,
 			})

@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
+
+	"github.com/strata-io/strata/internal/store/bucketstore"
 )
 
 func TestBlocksHandler(t *testing.T) {
@@ -25,14 +27,7 @@ func TestBlocksHandler(t *testing.T) {
 	var resp struct {
 		Status string `json:"status"`
 		Data   struct {
-			Blocks []struct {
-				ULID       string            `json:"ulid"`
-				MinTime    int64             `json:"minTime"`
-				MaxTime    int64             `json:"maxTime"`
-				Labels     map[string]string `json:"labels"`
-				Resolution int64             `json:"resolution"`
-				NumSeries  uint64            `json:"numSeries"`
-			} `json:"blocks"`
+			Blocks []bucketstore.LoadedBlock `json:"blocks"`
 		} `json:"data"`
 	}
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &resp))

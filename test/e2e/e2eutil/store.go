@@ -3,6 +3,8 @@ package e2eutil
 import (
 	"context"
 	"path/filepath"
+
+	"github.com/strata-io/strata/internal/store/bucketstore"
 )
 
 // NewStore describes a store gateway (`strata store`); extra holds its
@@ -24,16 +26,8 @@ func (s *Strata) Restart(ctx context.Context) error {
 }
 
 // StoreBlock is one block a store gateway serves, as /api/v1/blocks lists
-// it. Times in milliseconds; MaxTime is exclusive, as in meta.json.
-type StoreBlock struct {
-	ULID       string            `json:"ulid"`
-	MinTime    int64             `json:"minTime"`
-	MaxTime    int64             `json:"maxTime"`
-	Labels     map[string]string `json:"labels"`
-	Resolution int64             `json:"resolution"`
-	NumSeries  uint64            `json:"numSeries"`
-	NumSamples uint64            `json:"numSamples"`
-}
+// it.
+type StoreBlock = bucketstore.LoadedBlock
 
 // Blocks calls a store gateway's /api/v1/blocks.
 func (c *Client) Blocks(ctx context.Context) ([]StoreBlock, error) {
