@@ -13,9 +13,9 @@ import (
 // openBucket opens the bucket the --objstore.config(-file) flags of obj
 // name, for component (a metrics label). needed says what the component
 // does with it, for the error when the flags name none; "" makes the
-// bucket optional (nil when not set). close releases it; it logs a
+// bucket optional (nil when not set). closeFn releases it; it logs a
 // failure.
-func openBucket(ctx context.Context, obj *objstore.Flags, logger *slog.Logger, reg prometheus.Registerer, component, needed string) (bkt *objstore.Bucket, close func(), err error) {
+func openBucket(ctx context.Context, obj *objstore.Flags, logger *slog.Logger, reg prometheus.Registerer, component, needed string) (bkt *objstore.Bucket, closeFn func(), err error) {
 	if !obj.IsSet() {
 		if needed != "" {
 			return nil, nil, errors.New(needed + ": set --objstore.config-file or --objstore.config")
