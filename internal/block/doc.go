@@ -15,6 +15,11 @@
 // Around the inventory: the marker operations (Mark, Unmark), the filters
 // readers apply to the blocks they serve (TimeRange, Labels,
 // DeletionDelay), and the retention policy per resolution with its flags
-// (Retention). The meta.json and marker formats themselves, and the
-// resolution values and names, are those of pkg/metadata.
+// (Retention), and what `strata tools bucket` does with a bucket: select
+// blocks by their external labels and sum their statistics (Select,
+// Summarize), check them (Verify: overlaps, partial uploads, missing or
+// resized files, indexes by ranged reads and, deep, every series and
+// chunk) and upload local TSDB blocks (UploadLocal). The meta.json and
+// marker formats themselves, and the resolution values and names, are
+// those of pkg/metadata.
 package block

@@ -56,7 +56,8 @@ func printRun(w io.Writer, before, after []blockInfo, res *compactResult) {
 		m.value("strata_compact_compactions_total", "", ""), m.value("strata_compact_blocks_compacted_total", "", ""), compacted)
 	fmt.Fprintf(w, "               %s samples/s over %s in groups (download+merge+upload); merging alone %s: %s samples/s\n",
 		rate(compacted, pt.compact), pt.compact.Round(time.Millisecond), pt.merge.Round(time.Millisecond), rate(compacted, pt.merge))
-	for _, res5 := range []string{"5m", "1h"} {
+	for _, res := range []int64{metadata.Resolution5m, metadata.Resolution1h} {
+		res5 := metadata.ResolutionName(res)
 		n := m.value("strata_compact_blocks_downsampled_total", "resolution", res5)
 		var in uint64
 		for _, id := range pt.downsampledFrom[res5] {
@@ -111,7 +112,7 @@ func printResult(w io.Writer, after []blockInfo) {
 			}
 		}
 		samples, bytes, _ := totals(group)
-		fmt.Fprintf(w, "  %-10s  %6d  %-6s  %-14s  %11d  %10s\n", resName(res), len(group),
+		fmt.Fprintf(w, "  %-10s  %6d  %-6s  %-14s  %11d  %10s\n", metadata.ResolutionName(res), len(group),
 			joinSorted(levels, func(l int) string { return fmt.Sprint(l) }),
 			joinSorted(spans, func(d time.Duration) string { return shortDur(d) }), samples, benchutil.MiB(bytes))
 	}
@@ -148,7 +149,7 @@ func printWhy(w io.Writer, after []blockInfo) {
 		}
 		n++
 		fmt.Fprintf(w, "  %s %s [%s, %s) span %s < %s and not final: its 14d window is still open or holds other blocks\n",
-			resName(b.meta.Thanos.Downsample.Resolution), b.meta.ULID, time.UnixMilli(b.meta.MinTime).UTC().Format(time.RFC3339),
+			metadata.ResolutionName(b.meta.Thanos.Downsample.Resolution), b.meta.ULID, time.UnixMilli(b.meta.MinTime).UTC().Format(time.RFC3339),
 			time.UnixMilli(b.meta.MaxTime).UTC().Format(time.RFC3339), shortDur(b.span()), shortDur(minSpan))
 	}
 	if n == 0 {
@@ -179,18 +180,6 @@ func rate(n float64, d time.Duration) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2fM", n/d.Seconds()/1e6)
-}
-
-func resName(res int64) string {
-	switch res {
-	case metadata.ResolutionRaw:
-		return "raw"
-	case metadata.Resolution5m:
-		return "5m"
-	case metadata.Resolution1h:
-		return "1h"
-	}
-	return fmt.Sprintf("%dms", res)
 }
 
 func alignName(d time.Duration) string { return shortDur(d) }

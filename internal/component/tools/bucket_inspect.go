@@ -36,20 +36,12 @@ func num[T cmp.Ordered](f func(m *metadata.Meta) T) func(a, b *metadata.Meta) in
 	return func(a, b *metadata.Meta) int { return cmp.Compare(f(a), f(b)) }
 }
 
-// samplesPerSeries is the block's mean samples per series (0 without series).
-func samplesPerSeries(m *metadata.Meta) float64 {
-	if m.Stats.NumSeries == 0 {
-		return 0
-	}
-	return float64(m.Stats.NumSamples) / float64(m.Stats.NumSeries)
-}
-
 var inspectColumns = []inspectColumn{
 	{"ULID", func(m *metadata.Meta, _ *block.Block) string { return m.ULID.String() },
 		func(a, b *metadata.Meta) int { return a.ULID.Compare(b.ULID) }},
-	{"FROM", func(m *metadata.Meta, _ *block.Block) string { return fmtTime(m.MinTime) }, num(func(m *metadata.Meta) int64 { return m.MinTime })},
-	{"UNTIL", func(m *metadata.Meta, _ *block.Block) string { return fmtTime(m.MaxTime) }, num(func(m *metadata.Meta) int64 { return m.MaxTime })},
-	{"RANGE", func(m *metadata.Meta, _ *block.Block) string { return fmtDuration(m.MaxTime - m.MinTime) },
+	{"FROM", func(m *metadata.Meta, _ *block.Block) string { return block.FormatTime(m.MinTime) }, num(func(m *metadata.Meta) int64 { return m.MinTime })},
+	{"UNTIL", func(m *metadata.Meta, _ *block.Block) string { return block.FormatTime(m.MaxTime) }, num(func(m *metadata.Meta) int64 { return m.MaxTime })},
+	{"RANGE", func(m *metadata.Meta, _ *block.Block) string { return block.FormatDuration(m.MaxTime - m.MinTime) },
 		num(func(m *metadata.Meta) int64 { return m.MaxTime - m.MinTime })},
 	{"RES", func(m *metadata.Meta, _ *block.Block) string {
 		return metadata.ResolutionName(m.Thanos.Downsample.Resolution)
@@ -64,10 +56,10 @@ var inspectColumns = []inspectColumn{
 	{"CHUNKS", func(m *metadata.Meta, _ *block.Block) string { return fmtCount(m.Stats.NumChunks) },
 		num(func(m *metadata.Meta) uint64 { return m.Stats.NumChunks })},
 	{"SAMPLES/SERIES", func(m *metadata.Meta, _ *block.Block) string {
-		return strconv.FormatFloat(samplesPerSeries(m), 'f', 1, 64)
+		return strconv.FormatFloat(block.SamplesPerSeries(m), 'f', 1, 64)
 	},
-		num(samplesPerSeries)},
-	{"SIZE", func(m *metadata.Meta, _ *block.Block) string { return fmtBytes(blockSize(m)) }, num(blockSize)},
+		num(block.SamplesPerSeries)},
+	{"SIZE", func(m *metadata.Meta, _ *block.Block) string { return fmtBytes(block.Size(m)) }, num(block.Size)},
 	{"SOURCE", func(m *metadata.Meta, _ *block.Block) string { return string(m.Thanos.Source) },
 		num(func(m *metadata.Meta) string { return string(m.Thanos.Source) })},
 	{"MARKERS", func(_ *metadata.Meta, b *block.Block) string { return fmtMarkers(b) }, nil},
@@ -127,6 +119,8 @@ func (c *BucketInspectConfig) sorter() (func(a, b *metadata.Meta) int, error) {
 	}, nil
 }
 
+// runInspect prints the statistics of the selected blocks as a table
+// sorted by --sort-by, and their totals (block.Summarize).
 func runInspect(ctx context.Context, bkt objstore.BucketReader, cfg BucketInspectConfig, deps BucketDeps) error {
 	less, err := cfg.sorter()
 	if err != nil {
@@ -150,27 +144,22 @@ func runInspect(ctx context.Context, bkt objstore.BucketReader, cfg BucketInspec
 		head[i] = c.name
 	}
 	writeRow(tw, head...)
-	var series, samples, chunks uint64
-	var size int64
 	for _, b := range withMeta {
 		row := make([]string, len(inspectColumns))
 		for i, c := range inspectColumns {
 			row[i] = c.cell(b.Meta, b)
 		}
 		writeRow(tw, row...)
-		series += b.Meta.Stats.NumSeries
-		samples += b.Meta.Stats.NumSamples
-		chunks += b.Meta.Stats.NumChunks
-		size += blockSize(b.Meta)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	t := block.Summarize(blocks)
 	out := deps.stdout()
 	_, _ = fmt.Fprintf(out, "\n%d blocks: %d series (summed over blocks), %d samples, %d chunks, %s\n",
-		len(withMeta), series, samples, chunks, fmtBytes(size))
-	if n := len(blocks) - len(withMeta); n > 0 {
-		_, _ = fmt.Fprintf(out, "%d block directories without a readable meta.json are not shown: see `strata tools bucket verify`\n", n)
+		t.Blocks, t.Series, t.Samples, t.Chunks, fmtBytes(t.Bytes))
+	if t.WithoutMeta > 0 {
+		_, _ = fmt.Fprintf(out, "%d block directories without a readable meta.json are not shown: see `strata tools bucket verify`\n", t.WithoutMeta)
 	}
 	return nil
 }

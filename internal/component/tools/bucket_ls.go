@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/thanos-io/objstore"
 
@@ -102,23 +101,6 @@ func parseSelector(s string) (*labels.Matcher, error) {
 	return labels.NewMatcher(typ, name, rest)
 }
 
-// selected reports whether b has a meta.json whose external labels match
-// every matcher.
-func selected(b *block.Block, ms []*labels.Matcher) bool {
-	if len(ms) == 0 {
-		return true
-	}
-	if b.Meta == nil {
-		return false
-	}
-	for _, m := range ms {
-		if !m.Matches(b.Meta.Thanos.Labels[m.Name]) {
-			return false
-		}
-	}
-	return true
-}
-
 // listBlocks lists bkt with progress on stderr and keeps the blocks the
 // selectors match, sorted by block.SortBlocks.
 func listBlocks(ctx context.Context, bkt objstore.BucketReader, selectors []string, stderr io.Writer) ([]*block.Block, error) {
@@ -135,12 +117,7 @@ func listBlocks(ctx context.Context, bkt objstore.BucketReader, selectors []stri
 		}
 		return nil, fmt.Errorf("list blocks in the bucket: %w", err)
 	}
-	out := blocks[:0]
-	for _, b := range blocks {
-		if selected(b, ms) {
-			out = append(out, b)
-		}
-	}
+	out := block.Select(blocks, ms)
 	block.SortBlocks(out)
 	return out, nil
 }
@@ -197,7 +174,7 @@ func runLs(ctx context.Context, bkt objstore.BucketReader, cfg BucketLsConfig, d
 		}
 		m := b.Meta
 		row := []string{
-			b.ID.String(), fmtTime(m.MinTime), fmtTime(m.MaxTime), fmtDuration(m.MaxTime - m.MinTime),
+			b.ID.String(), block.FormatTime(m.MinTime), block.FormatTime(m.MaxTime), block.FormatDuration(m.MaxTime - m.MinTime),
 			metadata.ResolutionName(m.Thanos.Downsample.Resolution), strconv.Itoa(m.Compaction.Level),
 			fmtCount(m.Stats.NumSeries), fmtCount(m.Stats.NumSamples), fmtCount(m.Stats.NumChunks),
 			string(m.Thanos.Source), fmtMarkers(b), m.Thanos.LabelSet().String(),
@@ -207,7 +184,7 @@ func runLs(ctx context.Context, bkt objstore.BucketReader, cfg BucketLsConfig, d
 			if !m.Thanos.UploadTime.IsZero() {
 				uploaded = m.Thanos.UploadTime.UTC().Format(time.RFC3339)
 			}
-			row = append(row[:len(row)-1], fmtBytes(blockSize(m)), strconv.Itoa(len(b.Objects)), uploaded,
+			row = append(row[:len(row)-1], fmtBytes(block.Size(m)), strconv.Itoa(len(b.Objects)), uploaded,
 				strconv.Itoa(len(m.Compaction.Sources)), m.Thanos.LabelSet().String())
 		}
 		writeRow(tw, row...)
@@ -231,19 +208,6 @@ func writeRow(w io.Writer, cols ...string) {
 	_, _ = fmt.Fprintln(w, strings.Join(cols, "\t"))
 }
 
-// fmtTime formats a ms timestamp as RFC 3339 UTC to the second.
-func fmtTime(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339) }
-
-// fmtDuration formats ms as Prometheus durations do (2h, 1d12h), to the
-// second from a minute up.
-func fmtDuration(ms int64) string {
-	d := time.Duration(ms) * time.Millisecond
-	if d >= time.Minute {
-		d = d.Round(time.Second)
-	}
-	return model.Duration(d).String()
-}
-
 func fmtCount(n uint64) string { return strconv.FormatUint(n, 10) }
 
 // fmtMarkers lists the markers' short names: deletion, no-compact,
@@ -257,15 +221,6 @@ func fmtMarkers(b *block.Block) string {
 		return "-"
 	}
 	return strings.Join(names, ",")
-}
-
-// blockSize is the sum of the sizes meta.json lists, in bytes.
-func blockSize(m *metadata.Meta) int64 {
-	var n int64
-	for _, f := range m.Thanos.Files {
-		n += f.SizeBytes
-	}
-	return n
 }
 
 // fmtBytes formats n bytes with a binary unit (KiB, MiB, GiB).

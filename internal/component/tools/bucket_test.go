@@ -141,10 +141,10 @@ func TestBucketLsListsBlocksPartialsAndMarkers(t *testing.T) {
 			require.Len(t, rs, 4)
 			for _, m := range ms {
 				line := rs[m.ULID.String()]
-				require.Contains(t, line, fmtTime(m.MinTime))
+				require.Contains(t, line, block.FormatTime(m.MinTime))
 				require.Contains(t, line, `{cluster="eu1", replica="0"}`)
 				require.Contains(t, line, " raw ")
-				require.Contains(t, line, " "+fmtDuration(m.MaxTime-m.MinTime)+" ")
+				require.Contains(t, line, " "+block.FormatDuration(m.MaxTime-m.MinTime)+" ")
 				require.Contains(t, line, " 27 ") // series
 				require.Contains(t, line, string(datagen.Source))
 			}
@@ -268,63 +268,6 @@ func TestBucketVerifyFindsIssuesAndExitsNonZero(t *testing.T) {
 	out, _, err = runBucket(t, BucketDeps{}, "verify", flag)
 	require.ErrorIs(t, err, ErrIssuesFound)
 	require.NotContains(t, out, "overlap")
-}
-
-func TestBucketVerifyDeepReadsTheWholeIndex(t *testing.T) {
-	bkt, flag := newFSBucket(t)
-	ms := genBlocks(t, bkt, testEnd, 1, "cluster", "eu1")
-	// Claim a later time range than the index holds: chunks fall outside it.
-	m := ms[2]
-	m.MinTime += 3 * time.Hour.Milliseconds()
-	m.MaxTime += 3 * time.Hour.Milliseconds()
-	b, err := m.Marshal()
-	require.NoError(t, err)
-	upload(t, bkt, path.Join(m.ULID.String(), metadata.MetaFilename), b)
-
-	out, _, err := runBucket(t, BucketDeps{}, "verify", flag)
-	require.NoError(t, err, "the index-header check does not look at series")
-	require.Contains(t, out, "no issues")
-
-	out, _, err = runBucket(t, BucketDeps{}, "verify", flag, "--deep")
-	require.ErrorIs(t, err, ErrIssuesFound)
-	require.Regexp(t, m.ULID.String()+`\s+bad-index`, out)
-	require.Contains(t, out, "outside the block's range")
-	require.Contains(t, out, "more index problems")
-}
-
-func TestBucketVerifyDeepChecksEveryChunk(t *testing.T) {
-	bkt, flag := newFSBucket(t)
-	ms := genBlocks(t, bkt, testEnd, 1, "cluster", "eu1")
-
-	// Block 0: bytes in the middle of its segment file overwritten, same
-	// size (a bit flip on disk): only the chunks' CRC32 tells.
-	seg0 := path.Join(ms[0].ULID.String(), "chunks", "000001")
-	b := get(t, bkt, seg0)
-	mid := len(b) / 2
-	for i := mid; i < mid+16; i++ {
-		b[i] ^= 0xff
-	}
-	upload(t, bkt, seg0, b)
-	// Block 1: segment file cut in half, meta.json updated to agree.
-	seg1 := path.Join(ms[1].ULID.String(), "chunks", "000001")
-	whole := get(t, bkt, seg1)
-	upload(t, bkt, seg1, whole[:len(whole)/2])
-	m := ms[1]
-	for i, f := range m.Thanos.Files {
-		if f.RelPath == "chunks/000001" {
-			m.Thanos.Files[i].SizeBytes = int64(len(whole) / 2)
-		}
-	}
-	mb, err := m.Marshal()
-	require.NoError(t, err)
-	upload(t, bkt, path.Join(m.ULID.String(), metadata.MetaFilename), mb)
-
-	out, _, err := runBucket(t, BucketDeps{}, "verify", flag, "--deep")
-	require.ErrorIs(t, err, ErrIssuesFound, out)
-	require.Regexp(t, ms[0].ULID.String()+`\s+bad-chunks\s+chunks/000001: chunk at offset \d+ .*checksum mismatch`, out)
-	require.Regexp(t, ms[1].ULID.String()+`\s+bad-chunks\s+chunks/000001: chunk at offset \d+ .*truncated segment file \(\d+ bytes\)`, out)
-	require.NotContains(t, out, "beyond the 1 segment files", "a truncated file is not a missing one")
-	require.NotContains(t, out, ms[2].ULID.String(), "the intact block has no issue")
 }
 
 func TestBucketMarkWritesAndRemovesMarkers(t *testing.T) {

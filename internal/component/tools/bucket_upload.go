@@ -4,22 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"maps"
 	"os"
-	"path"
-	"path/filepath"
-	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/oklog/ulid/v2"
-	"github.com/prometheus/prometheus/tsdb/tombstones"
 	"github.com/thanos-io/objstore"
 
-	"github.com/strata-io/strata/pkg/metadata"
+	"github.com/strata-io/strata/internal/block"
 )
 
-// BucketUploadConfig holds the flags of `tools bucket upload-blocks`.
+// BucketUploadConfig holds the flags of `tools bucket upload-blocks` (the
+// upload is block.UploadLocal's).
 type BucketUploadConfig struct {
 	// Path is a TSDB data directory (holding block directories) or one
 	// block directory.
@@ -53,138 +49,35 @@ func (c *BucketUploadConfig) Validate() error {
 	return nil
 }
 
-// UploadResult counts what upload-blocks did.
-type UploadResult struct {
-	Uploaded, Skipped int
-}
-
+// runUpload uploads the blocks under --path with block.UploadLocal, one
+// line per block on stdout, then the counts.
 func runUpload(ctx context.Context, bkt objstore.Bucket, cfg BucketUploadConfig, deps BucketDeps, logger *slog.Logger) error {
-	res, err := UploadBlocks(ctx, bkt, cfg, deps, logger)
-	_, _ = fmt.Fprintf(deps.stdout(), "%d blocks uploaded, %d already in the bucket\n", res.Uploaded, res.Skipped)
+	out := deps.stdout()
+	res, err := uploadBlocks(ctx, bkt, cfg, out, logger)
+	_, _ = fmt.Fprintf(out, "%d blocks uploaded, %d already in the bucket\n", res.Uploaded, res.Skipped)
 	return err
 }
 
-// UploadBlocks uploads the blocks under cfg.Path that are not in bkt yet
-// (chunks, index, meta.json last, with the thanos section: labels from the
-// local meta.json overridden by cfg.Labels, source bucket.upload unless
-// the meta names one, the resolution kept). A block whose meta.json is in
-// the bucket already is skipped, so running it again uploads only what is
-// missing. A block with tombstones is refused: its deleted series would
-// come back. One line per block goes to deps' stdout.
-func UploadBlocks(ctx context.Context, bkt objstore.Bucket, cfg BucketUploadConfig, deps BucketDeps, logger *slog.Logger) (UploadResult, error) {
-	var res UploadResult
+func uploadBlocks(ctx context.Context, bkt objstore.Bucket, cfg BucketUploadConfig, out io.Writer, logger *slog.Logger) (block.UploadResult, error) {
 	var extra map[string]string
 	if len(cfg.Labels) > 0 {
 		ls, err := ParseLabels(cfg.Labels)
 		if err != nil {
-			return res, err
+			return block.UploadResult{}, err
 		}
 		extra = ls.Map()
 	}
-	dirs, err := localBlocks(cfg.Path, logger)
-	if err != nil {
-		return res, err
-	}
-	if len(dirs) == 0 {
-		return res, fmt.Errorf("--path=%s holds no block (directories named by a ULID with a meta.json)", cfg.Path)
-	}
-	out := deps.stdout()
-	var errs []error
-	for i, dir := range dirs {
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
-		done, err := uploadOne(ctx, bkt, dir, extra, logger)
-		id := filepath.Base(dir)
-		switch {
-		case err != nil:
-			errs = append(errs, err)
-			_, _ = fmt.Fprintf(out, "[%d/%d] %s: error: %v\n", i+1, len(dirs), id, err)
-		case done:
-			res.Uploaded++
-			_, _ = fmt.Fprintf(out, "[%d/%d] %s: uploaded\n", i+1, len(dirs), id)
-		default:
-			res.Skipped++
-			_, _ = fmt.Fprintf(out, "[%d/%d] %s: already in the bucket, skipped\n", i+1, len(dirs), id)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return res, fmt.Errorf("upload %d of %d blocks failed: %w", len(errs), len(dirs), err)
-	}
-	return res, nil
-}
-
-// localBlocks returns the block directories at p: p itself when it holds
-// a meta.json, else its sub-directories named by a ULID that hold one, in
-// ULID (time) order. Others are skipped with a log line.
-func localBlocks(p string, logger *slog.Logger) ([]string, error) {
-	if _, err := os.Stat(filepath.Join(p, metadata.MetaFilename)); err == nil {
-		return []string{p}, nil
-	}
-	entries, err := os.ReadDir(p)
-	if err != nil {
-		return nil, fmt.Errorf("--path: %w", err)
-	}
-	var dirs []string
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		if _, err := ulid.ParseStrict(e.Name()); err != nil {
-			continue
-		}
-		dir := filepath.Join(p, e.Name())
-		if _, err := os.Stat(filepath.Join(dir, metadata.MetaFilename)); err != nil {
-			logger.Warn("directory skipped: no meta.json (a block being written?)", "dir", dir)
-			continue
-		}
-		dirs = append(dirs, dir)
-	}
-	return dirs, nil // ReadDir sorts by name: ULIDs sort by time.
-}
-
-// uploadOne uploads the block in dir unless bkt has it; it reports whether
-// it uploaded.
-func uploadOne(ctx context.Context, bkt objstore.Bucket, dir string, extra map[string]string, logger *slog.Logger) (bool, error) {
-	meta, err := metadata.ReadFromDir(dir)
-	if err != nil {
-		return false, err
-	}
-	if filepath.Base(dir) != meta.ULID.String() {
-		return false, fmt.Errorf("directory %s holds block %s: name the directory after its ULID", dir, meta.ULID)
-	}
-	exists, err := bkt.Exists(ctx, path.Join(meta.ULID.String(), metadata.MetaFilename))
-	if err != nil {
-		return false, fmt.Errorf("check block %s in the bucket: %w", meta.ULID, err)
-	}
-	if exists {
-		return false, nil
-	}
-	ts, _, err := tombstones.ReadTombstones(dir)
-	if err != nil {
-		return false, fmt.Errorf("read tombstones of block %s: %w", meta.ULID, err)
-	}
-	n := ts.Total()
-	_ = ts.Close()
-	if n > 0 {
-		return false, fmt.Errorf("block %s has %d tombstones: uploading it would bring deleted series back (compact it locally first, e.g. with promtool tsdb or Prometheus' clean_tombstones)", meta.ULID, n)
-	}
-	lbls := maps.Clone(meta.Thanos.Labels)
-	if lbls == nil {
-		lbls = map[string]string{}
-	}
-	maps.Copy(lbls, extra)
-	if len(lbls) == 0 {
-		return false, fmt.Errorf("block %s has no external labels: give them with --label=name=value (e.g. --label=cluster=eu1 --label=replica=0)", meta.ULID)
-	}
-	meta.Thanos.Labels = lbls
-	if meta.Thanos.Source == "" {
-		meta.Thanos.Source = metadata.BucketUploadSource
-	}
-	meta.Thanos.UploadTime = time.Time{} // Upload sets it to now.
-	if err := metadata.Upload(ctx, logger, bkt, dir, meta); err != nil {
-		return false, err
-	}
-	logger.Info("block uploaded", "block", meta.ULID, "labels", meta.Thanos.LabelSet().String())
-	return true, nil
+	return block.UploadLocal(ctx, bkt, cfg.Path, block.UploadConfig{
+		Labels: extra,
+		Report: func(u block.LocalUpload) {
+			switch {
+			case u.Err != nil:
+				_, _ = fmt.Fprintf(out, "[%d/%d] %s: error: %v\n", u.N, u.Total, u.Dir, u.Err)
+			case u.Uploaded:
+				_, _ = fmt.Fprintf(out, "[%d/%d] %s: uploaded\n", u.N, u.Total, u.Dir)
+			default:
+				_, _ = fmt.Fprintf(out, "[%d/%d] %s: already in the bucket, skipped\n", u.N, u.Total, u.Dir)
+			}
+		},
+	}, logger)
 }

@@ -1,6 +1,9 @@
 // Package tools assembles `strata tools`, utilities that are not
-// long-running components. Today: `strata tools bench gen`, which writes a
-// bucket of generated blocks for tests and benchmarks.
+// long-running components: `strata tools bench gen` (internal/datagen) and
+// `strata tools bucket ...` (internal/block, internal/bucketweb,
+// internal/compact). It holds their flags, the wiring and the
+// presentation (tables and JSON on stdout, progress on stderr); the logic
+// is in those libraries.
 package tools
 
 import (

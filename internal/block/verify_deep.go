@@ -1,4 +1,4 @@
-package tools
+package block
 
 import (
 	"bufio"
@@ -38,7 +38,7 @@ type chunkRefs map[int][]uint32
 // chunk references beyond the segment files; and the chunk references of
 // the segment files that exist, for deepCheckChunks. The index is removed
 // afterwards.
-func deepCheckIndex(ctx context.Context, bkt objstore.BucketReader, m *metadata.Meta, segmentSizes map[string]int64, tmp string) ([]string, chunkRefs) {
+func deepCheckIndex(ctx context.Context, bkt objstore.BucketReader, m *metadata.Meta, tmp string) ([]string, chunkRefs) {
 	file := filepath.Join(tmp, metadata.IndexFilename)
 	if err := download(ctx, bkt, path.Join(m.ULID.String(), metadata.IndexFilename), file); err != nil {
 		return []string{fmt.Sprintf("download index: %v", err)}, nil
