@@ -52,12 +52,13 @@ test: deps
 	$(GO) test -timeout 20m -count=1 ./test/e2e/...
 
 # lint runs golangci-lint with .golangci.yml, installing the pinned version
-# into $(BIN) first when it is missing or another version.
+# into $(BIN) first when it is missing or another version. Parallel runners
+# are allowed: two checkouts linting at once on one machine share its cache.
 lint:
 	@$(GOLANGCI_LINT) version 2>/dev/null | grep -qF 'version $(GOLANGCI_LINT_VERSION) ' || \
 		{ echo 'installing golangci-lint v$(GOLANGCI_LINT_VERSION) into $(BIN)'; \
 		  GOBIN=$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v$(GOLANGCI_LINT_VERSION); }
-	$(GOLANGCI_LINT) run ./...
+	$(GOLANGCI_LINT) run --allow-parallel-runners ./...
 
 test-unit:
 	$(GO) test -race ./internal/... ./pkg/...
