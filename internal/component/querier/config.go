@@ -134,6 +134,16 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("query.default-evaluation-interval", "Step of subqueries that do not give one.").
 		Default(dur(def.Engine.DefaultEvaluationInterval)).DurationVar(&c.Engine.DefaultEvaluationInterval)
 
+	ten := &c.API.Tenancy
+	cmd.Flag("query.tenant-header", "HTTP header naming the tenant of a request.").
+		Default(def.API.Tenancy.Header).StringVar(&ten.Header)
+	cmd.Flag("query.default-tenant-id", "Tenant of requests without the tenant header.").
+		Default(def.API.Tenancy.DefaultTenant).StringVar(&ten.DefaultTenant)
+	cmd.Flag("query.tenant-label-name", "Label holding a series' tenant; with --query.enforce-tenancy every selector gets <label>=\"<tenant>\".").
+		Default(def.API.Tenancy.LabelName).StringVar(&ten.LabelName)
+	cmd.Flag("query.enforce-tenancy", "Answer each request with its tenant's series only (queries, series, labels and label values).").
+		Default(strconv.FormatBool(def.API.Tenancy.Enforce)).BoolVar(&ten.Enforce)
+
 	// /api/v1/status/flags shows the flags as given.
 	cmd.PreAction(func(pc *kingpin.ParseContext) error {
 		c.API.Flags = map[string]string{}
@@ -156,6 +166,9 @@ func (c *Config) Validate() error {
 	}
 	if l := c.API.Limits; l.MaxLength < 0 || l.MaxNestingDepth < 0 || l.MaxBinaryOperators < 0 {
 		return fmt.Errorf("--query.max-length, --query.max-nesting-depth and --query.max-binary-operators must be >= 0 (0 = no limit)")
+	}
+	if err := c.API.Tenancy.Validate(); err != nil {
+		return err
 	}
 	return nil
 }

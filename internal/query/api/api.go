@@ -23,6 +23,7 @@ import (
 
 	"github.com/strata-io/strata/internal/endpoint"
 	"github.com/strata-io/strata/internal/query"
+	"github.com/strata-io/strata/internal/tenancy"
 )
 
 // DefaultMaxPointsPerSeries is Prometheus' limit on the number of steps of a
@@ -73,6 +74,9 @@ type Config struct {
 	Parser parser.Parser
 	// Limits bound the query and selector text before it is parsed.
 	Limits QueryLimits
+	// Tenancy says where a request's tenant comes from and whether every
+	// read is scoped to it (the zero value scopes nothing).
+	Tenancy tenancy.Config
 	// MaxConcurrent bounds the number of PromQL queries parsed and executed
 	// at once (--query.max-concurrent, 0 = no bound); the others wait within
 	// their timeout.
@@ -87,6 +91,7 @@ func DefaultConfig() Config {
 		MaxPointsPerSeries: DefaultMaxPointsPerSeries,
 		Limits:             DefaultQueryLimits(),
 		MaxConcurrent:      20,
+		Tenancy:            tenancy.DefaultConfig(),
 	}
 }
 
@@ -214,6 +219,9 @@ func (s *statusRecorder) WriteHeader(code int) {
 func (a *API) wrap(name string, f apiFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if h := a.cfg.Tenancy.Header; h != "" && r.Header.Get(h) != "" {
+			a.logger.Debug("api request", "handler", name, "tenant", r.Header.Get(h))
+		}
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		res := f(r)
 		if res.err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/prometheus/util/stats"
 
 	"github.com/strata-io/strata/internal/query"
+	"github.com/strata-io/strata/internal/tenancy"
 )
 
 var errTruncated = errors.New("results truncated due to limit")
@@ -48,6 +49,21 @@ func (a *API) requestContext(r *http.Request) (context.Context, context.CancelFu
 		cancel = func() { inner(); outer() }
 	}
 	return ctx, cancel, nil
+}
+
+// tenantMatcher returns the matcher that scopes r's reads to its tenant,
+// or nil when tenancy is not enforced. An invalid tenant header is a
+// bad_data error.
+func (a *API) tenantMatcher(r *http.Request) (*labels.Matcher, *apiError) {
+	tc := a.cfg.Tenancy
+	if !tc.Enforce {
+		return nil, nil
+	}
+	t, err := tc.FromRequest(r)
+	if err != nil {
+		return nil, &apiError{errorBadData, err}
+	}
+	return tc.Matcher(t), nil
 }
 
 // defaultLookbackDelta is the engine's lookback delta when none is
@@ -127,6 +143,10 @@ type newQueryFunc func(ctx context.Context, q storage.Queryable, opts promql.Que
 // runQuery is the shared part of query and queryRange: options, timeout,
 // execution, truncation and stats.
 func (a *API) runQuery(r *http.Request, limit int, autoRes time.Duration, newQuery newQueryFunc) result {
+	tm, apiErr := a.tenantMatcher(r)
+	if apiErr != nil {
+		return result{err: apiErr}
+	}
 	opts, apiErr := a.queryOptions(r, autoRes)
 	if apiErr != nil {
 		return result{err: apiErr}
@@ -152,6 +172,17 @@ func (a *API) runQuery(r *http.Request, limit int, autoRes time.Duration, newQue
 	}
 	defer release()
 	q := a.qc(opts)
+	if tm != nil {
+		// Every selector of the query gets the tenant matcher; the
+		// Queryable adds it again to whatever the engine selects, so that
+		// nothing it reads escapes the tenant.
+		expr, err := a.parser.ParseExpr(qs)
+		if err != nil {
+			return badParam("query", err)
+		}
+		qs = tenancy.EnforceExpr(expr, tm).String()
+		q = tenancy.Queryable(q, tm)
+	}
 	qry, err := newQuery(ctx, q, engOpts, qs)
 	if err != nil {
 		return badParam("query", err)
@@ -239,6 +270,10 @@ func (a *API) series(r *http.Request) (res result) {
 	if err != nil {
 		return badParam("limit", err)
 	}
+	tm, apiErr := a.tenantMatcher(r)
+	if apiErr != nil {
+		return result{err: apiErr}
+	}
 	start, end, opts, bad := a.metadataRange(r)
 	if bad != nil {
 		return *bad
@@ -246,6 +281,11 @@ func (a *API) series(r *http.Request) (res result) {
 	sets, err := a.matchersParam(r.Form["match[]"])
 	if err != nil {
 		return badParam("match[]", err)
+	}
+	if tm != nil {
+		for i := range sets {
+			sets[i] = tenancy.EnforceMatchers(sets[i], tm)
+		}
 	}
 	ctx, cancel, apiErr := a.requestContext(r)
 	if apiErr != nil {
@@ -318,6 +358,10 @@ func (a *API) labelLookup(r *http.Request, lookup func(ctx context.Context, q st
 	if err != nil {
 		return badParam("limit", err)
 	}
+	tm, apiErr := a.tenantMatcher(r)
+	if apiErr != nil {
+		return result{err: apiErr}
+	}
 	start, end, opts, bad := a.metadataRange(r)
 	if bad != nil {
 		return *bad
@@ -328,6 +372,11 @@ func (a *API) labelLookup(r *http.Request, lookup func(ctx context.Context, q st
 	}
 	if len(sets) == 0 {
 		sets = [][]*labels.Matcher{nil}
+	}
+	if tm != nil {
+		for i := range sets {
+			sets[i] = tenancy.EnforceMatchers(sets[i], tm)
+		}
 	}
 	ctx, cancel, apiErr := a.requestContext(r)
 	if apiErr != nil {
@@ -426,6 +475,12 @@ func (a *API) metadata(r *http.Request) result {
 			return errResult(errorBadData, errors.New("limit must be a number"))
 		}
 		limit = n
+	}
+	// The metadata StoreAPI call cannot be narrowed to series: with
+	// tenancy enforced, the tenant header is checked but the answer holds
+	// every tenant's metric metadata.
+	if _, apiErr := a.tenantMatcher(r); apiErr != nil {
+		return result{err: apiErr}
 	}
 	if a.md == nil {
 		return result{data: map[string][]metadata.Metadata{}}
