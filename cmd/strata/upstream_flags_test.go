@@ -127,6 +127,10 @@ var upstreamFlags = []upstreamFlag{
 	{cmd: "query", flag: "query.auto-downsampling"},
 	{cmd: "query", flag: "query.partial-response"},
 	{cmd: "query", flag: "query.default-evaluation-interval", value: "1m"},
+	{cmd: "query", flag: "query.tenant-header", value: "THANOS-TENANT"},
+	{cmd: "query", flag: "query.default-tenant-id", value: "default-tenant"},
+	{cmd: "query", flag: "query.tenant-label-name", value: "tenant_id"},
+	{cmd: "query", flag: "query.enforce-tenancy"},
 
 	// compact
 	{cmd: "compact", flag: "http-address", value: "0.0.0.0:10902"},

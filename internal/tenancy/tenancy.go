@@ -61,8 +61,8 @@ func (c Config) Validate() error {
 	if err := ValidTenant(c.DefaultTenant); err != nil {
 		return fmt.Errorf("--query.default-tenant-id: %w", err)
 	}
-	if c.LabelName == "" || !model.UTF8Validation.IsValidLabelName(c.LabelName) {
-		return fmt.Errorf("--query.tenant-label-name must be a valid label name, got %q", c.LabelName)
+	if c.LabelName == "" || strings.HasPrefix(c.LabelName, "__") || !model.UTF8Validation.IsValidLabelName(c.LabelName) {
+		return fmt.Errorf("--query.tenant-label-name must be a label name not starting with __, got %q", c.LabelName)
 	}
 	return nil
 }

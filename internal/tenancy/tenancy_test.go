@@ -104,7 +104,7 @@ func TestValidate(t *testing.T) {
 	for flag, mod := range map[string]func(*Config){
 		"--query.tenant-header":     func(c *Config) { c.Header = "a b" },
 		"--query.default-tenant-id": func(c *Config) { c.DefaultTenant = "" },
-		"--query.tenant-label-name": func(c *Config) { c.LabelName = "" },
+		"--query.tenant-label-name": func(c *Config) { c.LabelName = "__name__" },
 	} {
 		c := DefaultConfig()
 		mod(&c)
