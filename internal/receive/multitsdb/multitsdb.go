@@ -30,11 +30,16 @@ import (
 	"github.com/strata-io/strata/internal/store/tsdbstore"
 )
 
-// Defaults of Config, those of upstream's receiver.
+// Defaults of upstream's receiver.
 const (
-	DefaultTenantLabel      = "tenant_id"
-	DefaultRetention        = 15 * 24 * time.Hour
-	DefaultBlockDuration    = 2 * time.Hour
+	// DefaultTenantLabel is the tenant label when Config.TenantLabel is empty.
+	DefaultTenantLabel = "tenant_id"
+	// DefaultRetention is the default of --tsdb.retention (Config.Retention
+	// 0 keeps blocks forever).
+	DefaultRetention = 15 * 24 * time.Hour
+	// DefaultBlockDuration is the block duration when Config's are 0.
+	DefaultBlockDuration = 2 * time.Hour
+
 	componentType           = "receive"
 	defaultIdleCheckEvery   = time.Minute
 	maxReportedSampleErrors = 10
@@ -51,8 +56,9 @@ type Config struct {
 	// ExternalLabels are attached to every tenant's series (--label); the
 	// tenant label is added to them.
 	ExternalLabels labels.Labels
-	// Retention is how long blocks are kept locally (--tsdb.retention;
-	// default 15d). A negative value keeps them forever.
+	// Retention is how long blocks are kept locally (--tsdb.retention,
+	// whose default is DefaultRetention). 0 keeps them forever, as
+	// upstream's 0d does.
 	Retention time.Duration
 	// OutOfOrderWindow is how far behind a series' newest sample a sample
 	// is still accepted (--tsdb.out-of-order.time-window; 0 refuses any
@@ -78,9 +84,6 @@ func (cfg Config) withDefaults() Config {
 	if cfg.TenantLabel == "" {
 		cfg.TenantLabel = DefaultTenantLabel
 	}
-	if cfg.Retention == 0 {
-		cfg.Retention = DefaultRetention
-	}
 	if cfg.MinBlockDuration == 0 {
 		cfg.MinBlockDuration = DefaultBlockDuration
 	}
@@ -96,6 +99,8 @@ func (cfg Config) Validate() error {
 	switch {
 	case cfg.Dir == "":
 		return errors.New("no TSDB directory: set --tsdb.path")
+	case cfg.Retention < 0:
+		return errors.New("--tsdb.retention must not be negative (0d keeps blocks forever)")
 	case cfg.OutOfOrderWindow < 0:
 		return errors.New("--tsdb.out-of-order.time-window must not be negative")
 	case cfg.MinBlockDuration < time.Minute || cfg.MinBlockDuration%time.Millisecond != 0:
@@ -241,9 +246,6 @@ func (m *MultiTSDB) tenant(name string) (*tenant, error) {
 func (m *MultiTSDB) open(name string) (*tenant, error) {
 	opts := tsdb.DefaultOptions()
 	opts.RetentionDuration = m.cfg.Retention.Milliseconds()
-	if m.cfg.Retention < 0 {
-		opts.RetentionDuration = 0
-	}
 	opts.MinBlockDuration = m.cfg.MinBlockDuration.Milliseconds()
 	opts.MaxBlockDuration = m.cfg.MaxBlockDuration.Milliseconds()
 	opts.OutOfOrderTimeWindow = m.cfg.OutOfOrderWindow.Milliseconds()
