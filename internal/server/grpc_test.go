@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
@@ -73,7 +74,7 @@ func startStore(t *testing.T, cfg GRPCConfig, reg prometheus.Registerer, logger 
 
 func TestGRPCRecoversPanics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	c, _ := startStore(t, GRPCConfig{}, reg, slog.New(slog.NewTextHandler(&logs, nil)))
 	ctx := t.Context()
 

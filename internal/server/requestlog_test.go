@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,31 +21,14 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/strata-io/strata/internal/testkit"
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// requestLines returns the request log lines written so far.
-func (s *syncBuffer) requestLines() []string {
+// requestLines returns the request log lines written to buf so far.
+func requestLines(buf *testkit.SyncBuffer) []string {
 	var out []string
-	for _, l := range strings.Split(s.String(), "\n") {
+	for _, l := range strings.Split(buf.String(), "\n") {
 		if strings.Contains(l, " proto=") {
 			out = append(out, l)
 		}
@@ -76,7 +57,7 @@ func startHTTP(t *testing.T, cfg HTTPConfig, logger *slog.Logger, handle func(mu
 }
 
 func TestHTTPRequestLog(t *testing.T) {
-	var buf syncBuffer
+	var buf testkit.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&buf, nil))
 	addr := startHTTP(t, HTTPConfig{RequestLog: RequestLogConfig{SlowThreshold: 100 * time.Millisecond}}, logger, func(mux *http.ServeMux) {
 		mux.HandleFunc("/fail", func(w http.ResponseWriter, r *http.Request) {
@@ -93,7 +74,7 @@ func TestHTTPRequestLog(t *testing.T) {
 
 	code, _ := get(t, base+"/fast?query=up")
 	require.Equal(t, 200, code)
-	require.Empty(t, buf.requestLines(), "a fast successful request is not logged")
+	require.Empty(t, requestLines(&buf), "a fast successful request is not logged")
 
 	code, _ = get(t, base+"/fail?query="+`sum(rate(x[5m]))`)
 	require.Equal(t, 503, code)
@@ -101,7 +82,7 @@ func TestHTTPRequestLog(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
 
-	lines := buf.requestLines()
+	lines := requestLines(&buf)
 	require.Len(t, lines, 2, buf.String())
 	require.Contains(t, lines[0], `level=WARN msg="request failed" proto=http method=GET path=/fail status=503 duration=`)
 	require.Contains(t, lines[0], `remote=127.0.0.1:`)
@@ -123,7 +104,7 @@ func (f *fakeStream) RecvMsg(m any) error {
 }
 
 func TestGRPCRequestLog(t *testing.T) {
-	var buf syncBuffer
+	var buf testkit.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&buf, nil))
 	intercept := logStream(RequestLogConfig{SlowThreshold: 100 * time.Millisecond}, logger)
 	req := &storepb.SeriesRequest{MinTime: 1000, MaxTime: 2000, Matchers: []*storepb.LabelMatcher{{Type: storepb.LabelMatcher_EQ, Name: "__name__", Value: "up"}}}
@@ -138,11 +119,11 @@ func TestGRPCRequestLog(t *testing.T) {
 	}
 	call(nil, 0)
 	call(status.Error(codes.Canceled, "client left"), 0)
-	require.Empty(t, buf.requestLines(), "fast and cancelled calls are not logged")
+	require.Empty(t, requestLines(&buf), "fast and cancelled calls are not logged")
 
 	call(status.Error(codes.Internal, "disk on fire"), 0)
 	call(nil, 200*time.Millisecond)
-	lines := buf.requestLines()
+	lines := requestLines(&buf)
 	require.Len(t, lines, 2, buf.String())
 	require.Contains(t, lines[0], `level=WARN msg="request failed" proto=grpc method=/thanos.Store/Series code=Internal duration=`)
 	require.Contains(t, lines[0], `matchers="{__name__=\"up\"}" mint=1000 maxt=2000 err="rpc error: code = Internal desc = disk on fire"`)

@@ -1,37 +1,19 @@
 package hashring
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+
+	"github.com/strata-io/strata/internal/testkit"
 )
-
-// syncBuffer is a log sink the test reads while Watch writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // writeFile replaces path atomically, as a config map update does, so the
 // watcher never reads half a file.
@@ -46,7 +28,7 @@ func TestWatch(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hashrings.json")
 	writeFile(t, path, `[{"endpoints": ["a:1"]}]`)
 
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	reg := prometheus.NewRegistry()
 	changes := make(chan []Config, 10)
 	ctx, cancel := context.WithCancel(context.Background())
