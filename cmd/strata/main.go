@@ -52,6 +52,7 @@ func newApp() (*kingpin.Application, *logging.Config, commands) {
 	registerStore(app, cmds)
 	registerQuery(app, cmds)
 	registerCompact(app, cmds)
+	registerReceive(app, cmds)
 	registerTools(app, cmds)
 	return app, logCfg, cmds
 }
