@@ -186,7 +186,9 @@ func (r *Receiver) Run(ctx context.Context) error {
 		sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		err = srv.Shutdown(sctx)
 		scancel()
-		<-serveErr
+		if serr := <-serveErr; !errors.Is(serr, http.ErrServerClosed) {
+			r.logger.Warn("remote-write endpoint stopped", "err", serr)
+		}
 		if err != nil {
 			err = fmt.Errorf("shut the remote-write endpoint down: %w", err)
 		}
