@@ -17,15 +17,21 @@ import (
 )
 
 // A real Prometheus scraping itself every second and remote-writing to the
-// receiver with a tenant header: within 30s its up and
-// prometheus_build_info series are served over the receiver's StoreAPI
-// with the tenant label.
+// receiver with a tenant header, in protocol 1.0 and 2.0: within 30s its
+// up and prometheus_build_info series are served over the receiver's
+// StoreAPI with the tenant label.
 func TestPrometheusRemoteWrite(t *testing.T) {
 	root, err := e2eutil.RepoRoot()
 	require.NoError(t, err)
 	bin := filepath.Join(root, e2eutil.BinDir, "prometheus")
 	_, err = os.Stat(bin)
 	testkit.RequireOrSkip(t, "prometheus binary (make deps)", err)
+	for _, msg := range []string{"prometheus.WriteRequest", "io.prometheus.write.v2.Request"} {
+		t.Run(msg, func(t *testing.T) { testPrometheusRemoteWrite(t, bin, msg) })
+	}
+}
+
+func testPrometheusRemoteWrite(t *testing.T, bin, protobufMessage string) {
 
 	r := newReceiver(t, nil)
 	r.Register(nil, grpcStub{})
@@ -38,13 +44,14 @@ func TestPrometheusRemoteWrite(t *testing.T) {
 	ports := e2eutil.NewPorts()
 	remoteWrite := fmt.Sprintf(`remote_write:
   - url: %q
+    protobuf_message: %s
     headers:
       THANOS-TENANT: prom-tenant
     queue_config:
       batch_send_deadline: 1s
       min_backoff: 100ms
       max_backoff: 1s
-`, url)
+`, url, protobufMessage)
 	proc, err := e2eutil.StartReady(ctx, 3, func() (e2eutil.Spec, error) {
 		addr, err := ports.Addr()
 		if err != nil {

@@ -245,6 +245,7 @@ func TestConflictIs409(t *testing.T) {
 // listens.
 func run(t *testing.T, r *Receiver) string {
 	t.Helper()
+	require.Error(t, r.Ready(), "not ready before the listener is bound")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -257,7 +258,6 @@ func run(t *testing.T, r *Receiver) string {
 			t.Error("Run did not return within a minute of cancellation")
 		}
 	})
-	require.Error(t, r.Ready(), "not ready before the listener is bound")
 	deadline := time.Now().Add(10 * time.Second)
 	for r.Ready() != nil {
 		if time.Now().After(deadline) {
