@@ -146,7 +146,8 @@ func (r *Receiver) Ready() error {
 
 // Run listens on --remote-write.address and serves remote writes, closes
 // idle tenants and ships blocks when a bucket is given, until ctx is
-// done; then it stops accepting writes and lets those in flight finish.
+// done; then it stops accepting writes, lets those in flight finish and,
+// with a bucket, flushes every tenant's head into blocks and uploads them.
 // A listen failure is returned at once.
 func (r *Receiver) Run(ctx context.Context) error {
 	l, err := net.Listen("tcp", r.cfg.RemoteWriteAddress)
@@ -197,7 +198,29 @@ func (r *Receiver) Run(ctx context.Context) error {
 	}
 	cancel()
 	wg.Wait()
+	if r.bucket != nil {
+		err = errors.Join(err, r.flushAndShip())
+	}
 	return err
+}
+
+// flushAndShip cuts every open tenant's head into blocks and uploads them,
+// as upstream's receiver does on shutdown, so that a receiver that is not
+// coming back leaves nothing behind. Writes have stopped.
+func (r *Receiver) flushAndShip() error {
+	var errs []error
+	for _, tenant := range r.db.Tenants() {
+		if err := r.db.Flush(tenant); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := r.SyncBlocks(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("upload blocks on shutdown: %w", err))
+	}
+	r.logger.Info("flushed and shipped the tenants' heads on shutdown", "tenants", len(r.db.Tenants()))
+	return errors.Join(errs...)
 }
 
 // Close closes the tenants' TSDBs; their heads stay in the WAL.

@@ -350,3 +350,29 @@ func TestShipsTenantBlocks(t *testing.T) {
 type grpcStub struct{}
 
 func (grpcStub) RegisterService(*grpc.ServiceDesc, any) {}
+
+// With a bucket, stopping the receiver flushes every tenant's head into a
+// block and uploads it.
+func TestShutdownFlushesAndShips(t *testing.T) {
+	bkt := objstore.NewInMemBucket()
+	r := newReceiver(t, bkt)
+	r.Register(http.NewServeMux(), grpcStub{})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	require.Eventually(t, func() bool { return r.Ready() == nil }, 10*time.Second, 10*time.Millisecond)
+
+	now := time.Now().UnixMilli()
+	rec := post(r.Handler(), http.MethodPost, body(t, v1Request("up", now-1000)), remotewrite.ContentTypeV1, "")
+	require.Equal(t, http.StatusNoContent, rec.Code, rec.Body.String())
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(time.Minute):
+		t.Fatal("Run did not return within a minute")
+	}
+	var metas []string
+	require.NoError(t, bkt.Iter(t.Context(), "", func(name string) error { metas = append(metas, name); return nil }))
+	require.Len(t, metas, 1, "the head of the one tenant was uploaded as one block")
+}
