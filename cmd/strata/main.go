@@ -1,6 +1,6 @@
 // Command strata runs one Strata component per subcommand. It only parses
 // flags, builds the logger and registry, and dispatches to the runner of the
-// subcommand (one file each: sidecar.go, store.go, query.go, compact.go,
+// subcommand (one file each: sidecar.go, store.go, query.go, compact.go, receive.go,
 // tools.go); the components live in internal/component.
 package main
 
@@ -52,6 +52,7 @@ func newApp() (*kingpin.Application, *logging.Config, commands) {
 	registerStore(app, cmds)
 	registerQuery(app, cmds)
 	registerCompact(app, cmds)
+	registerReceive(app, cmds)
 	registerTools(app, cmds)
 	return app, logCfg, cmds
 }

@@ -153,6 +153,20 @@ var upstreamFlags = []upstreamFlag{
 	{cmd: "compact", flag: "deduplication.func", value: ""},
 	{cmd: "compact", flag: "selector.relabel-config", value: relabelYAML},
 	{cmd: "compact", flag: "selector.relabel-config-file", value: "testdata/relabel.yml", alternative: true},
+
+	// receive (single node: no hashring, forwarding or replication yet)
+	{cmd: "receive", flag: "log.level", value: "info"},
+	{cmd: "receive", flag: "http-address", value: "0.0.0.0:10902"},
+	{cmd: "receive", flag: "grpc-address", value: "0.0.0.0:10901"},
+	{cmd: "receive", flag: "remote-write.address", value: "0.0.0.0:19291"},
+	{cmd: "receive", flag: "tsdb.path", value: "/var/thanos/receive"},
+	{cmd: "receive", flag: "label", value: `replica="receive-0"`},
+	{cmd: "receive", flag: "receive.tenant-header", value: "THANOS-TENANT"},
+	{cmd: "receive", flag: "receive.default-tenant-id", value: "default-tenant"},
+	{cmd: "receive", flag: "receive.tenant-label-name", value: "tenant_id"},
+	{cmd: "receive", flag: "tsdb.retention", value: "15d"},
+	{cmd: "receive", flag: "tsdb.out-of-order.time-window", value: "30m"},
+	{cmd: "receive", flag: "objstore.config", value: bucketYAML},
 }
 
 // isBool tells the boolean flags of the table: those given without a value.
@@ -201,7 +215,7 @@ func TestUpstreamFlagsParse(t *testing.T) {
 // TestUpstreamArgumentListsParse gives all of a command's upstream flags at
 // once, as the argument list of a deployment would.
 func TestUpstreamArgumentListsParse(t *testing.T) {
-	for _, name := range []string{"sidecar", "store", "query", "compact"} {
+	for _, name := range []string{"sidecar", "store", "query", "compact", "receive"} {
 		t.Run(name, func(t *testing.T) {
 			args := []string{name}
 			n, seen := 0, map[string]bool{}
