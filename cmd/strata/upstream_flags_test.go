@@ -20,9 +20,6 @@ type upstreamFlag struct {
 	// value is given as --flag=value; empty for a boolean flag, which is
 	// given bare and as --no-flag.
 	value string
-	// pending marks a flag another change is adding: the case is skipped
-	// until then. Remove the field from the line to enable it.
-	pending bool
 	// alternative marks the file form of the flag before it (or the
 	// other way round): upstream refuses both at once, so it is left out
 	// of the argument list of a whole deployment.
@@ -198,13 +195,6 @@ func TestUpstreamFlagsParse(t *testing.T) {
 			args := append([]string{f.cmd}, a...)
 			t.Run(strings.Join(args, " "), func(t *testing.T) {
 				cmd, err := parse(args...)
-				if f.pending {
-					state := "does not parse yet"
-					if err == nil {
-						state = "parses now: drop pending from its line"
-					}
-					t.Skipf("pending upstream flag (%s)", state)
-				}
 				require.NoError(t, err, "strata %s", strings.Join(args, " "))
 				require.Equal(t, f.cmd, cmd)
 			})
@@ -220,7 +210,7 @@ func TestUpstreamArgumentListsParse(t *testing.T) {
 			args := []string{name}
 			n, seen := 0, map[string]bool{}
 			for _, f := range upstreamFlags {
-				if f.cmd != name || f.pending || f.alternative || seen[f.flag] {
+				if f.cmd != name || f.alternative || seen[f.flag] {
 					continue
 				}
 				seen[f.flag] = true

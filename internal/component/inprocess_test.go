@@ -40,6 +40,40 @@ func parseFlags(t *testing.T, register func(*kingpin.CmdClause), args ...string)
 	require.NoError(t, err)
 }
 
+// registererFor returns a function giving each component of a process its
+// registerer on reg, its metrics labelled component=<name>.
+func registererFor(reg prometheus.Registerer) func(name string) prometheus.Registerer {
+	return func(name string) prometheus.Registerer {
+		return prometheus.WrapRegistererWith(prometheus.Labels{"component": name}, reg)
+	}
+}
+
+// serveInProcess runs comps with component.Serve on free loopback ports
+// until the test ends (then Serve must return within 30s) and returns the
+// HTTP address.
+func serveInProcess(t *testing.T, logger *slog.Logger, reg *prometheus.Registry, comps ...component.Component) string {
+	t.Helper()
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- component.Serve(ctx, component.ServeConfig{
+			HTTP: server.HTTPConfig{Address: httpAddr, GracePeriod: time.Second},
+			GRPC: &server.GRPCConfig{Address: fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t)), GracePeriod: time.Second},
+		}, logger, reg, comps...)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(30 * time.Second):
+			t.Error("Serve did not return within 30s of cancel")
+		}
+	})
+	return httpAddr
+}
+
 // uploadReplicaBlocks uploads, for one HA replica, four 2h blocks from base
 // of three counters scraped every 15s starting phase after base, the
 // values offset by offset, with external labels cluster=eu, replica=name.
@@ -79,9 +113,7 @@ func TestQueryStoreCompactInOneProcess(t *testing.T) {
 
 	logger := slog.New(slog.DiscardHandler)
 	reg := prometheus.NewRegistry()
-	regFor := func(name string) prometheus.Registerer {
-		return prometheus.WrapRegistererWith(prometheus.Labels{"component": name}, reg)
-	}
+	regFor := registererFor(reg)
 
 	var ccfg compactor.Config
 	parseFlags(t, ccfg.RegisterFlags, "--data-dir="+t.TempDir(), "--wait", "--wait-interval=1h",
@@ -100,24 +132,7 @@ func TestQueryStoreCompactInOneProcess(t *testing.T) {
 		Stores: []store.Client{store.NewLocalClient("store-gateway", sg.StoreServer())}})
 	require.NoError(t, err)
 
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() {
-		done <- component.Serve(ctx, component.ServeConfig{
-			HTTP: server.HTTPConfig{Address: httpAddr, GracePeriod: time.Second},
-			GRPC: &server.GRPCConfig{Address: fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t)), GracePeriod: time.Second},
-		}, logger, reg, q, sg, c)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(30 * time.Second):
-			t.Error("Serve did not return within 30s of cancel")
-		}
-	}()
+	httpAddr := serveInProcess(t, logger, reg, q, sg, c)
 
 	get := func(path string) (int, []byte) {
 		resp, err := http.Get("http://" + httpAddr + path)

@@ -2,7 +2,6 @@ package component_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,10 +19,8 @@ import (
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
 
-	"github.com/strata-io/strata/internal/component"
 	"github.com/strata-io/strata/internal/component/querier"
 	"github.com/strata-io/strata/internal/component/receiver"
-	"github.com/strata-io/strata/internal/server"
 	"github.com/strata-io/strata/internal/store"
 	"github.com/strata-io/strata/internal/testkit"
 )
@@ -34,9 +31,7 @@ import (
 func TestReceiveAndQueryInOneProcess(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
 	reg := prometheus.NewRegistry()
-	regFor := func(name string) prometheus.Registerer {
-		return prometheus.WrapRegistererWith(prometheus.Labels{"component": name}, reg)
-	}
+	regFor := registererFor(reg)
 	rwAddr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 	var rcfg receiver.Config
 	parseFlags(t, rcfg.RegisterFlags, "--tsdb.path="+t.TempDir(), "--remote-write.address="+rwAddr, `--label=replica="r1"`)
@@ -49,24 +44,7 @@ func TestReceiveAndQueryInOneProcess(t *testing.T) {
 		Stores: []store.Client{store.NewLocalClient("receive", r.StoreServer())}})
 	require.NoError(t, err)
 
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() {
-		done <- component.Serve(ctx, component.ServeConfig{
-			HTTP: server.HTTPConfig{Address: httpAddr, GracePeriod: time.Second},
-			GRPC: &server.GRPCConfig{Address: fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t)), GracePeriod: time.Second},
-		}, logger, reg, q, r)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(30 * time.Second):
-			t.Error("Serve did not return within 30s of cancel")
-		}
-	}()
+	httpAddr := serveInProcess(t, logger, reg, q, r)
 	require.Eventually(t, func() bool {
 		resp, err := http.Get("http://" + httpAddr + "/-/ready")
 		if err != nil {
