@@ -139,7 +139,7 @@ func floatChunk(c *storepb.Chunk) (chunkenc.Chunk, error) {
 	if c.GetType() != storepb.Chunk_XOR {
 		return nil, fmt.Errorf("aggregate encoded as %v, want XOR: upgrade the querier", c.GetType())
 	}
-	chk, err := chunkenc.FromData(chunkenc.EncXOR, c.GetData())
+	chk, err := storepb.ChunkFromData(chunkenc.EncXOR, c.GetData())
 	if err != nil {
 		return nil, fmt.Errorf("decode XOR chunk: %w", err)
 	}

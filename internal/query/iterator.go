@@ -174,11 +174,11 @@ func chunkIterator(c *storepb.Chunk) chunkenc.Iterator {
 	default:
 		return errIterator{err: fmt.Errorf("chunk encoding %v is not supported: upgrade the querier", c.GetType())}
 	}
-	chk, err := chunkenc.FromData(enc, c.GetData())
+	chk, err := storepb.ChunkFromData(enc, c.GetData())
 	if err != nil {
 		return errIterator{err: fmt.Errorf("decode %v chunk: %w", c.GetType(), err)}
 	}
-	return chk.Iterator(nil)
+	return storepb.SafeIterator(chk)
 }
 
 // errIterator has no samples and returns err.

@@ -34,7 +34,7 @@ func Reencode(src chunkenc.Chunk) ([]*AggrChunk, error) {
 	var (
 		out []building
 		app chunkenc.Appender
-		it  = src.Iterator(nil)
+		it  = SafeIterator(src)
 	)
 	start := func(e chunkenc.Encoding, t int64) error {
 		chk, err := chunkenc.NewEmptyChunk(e)

@@ -186,7 +186,7 @@ func wireChunks(c rawChunk, mint, maxt int64, aggrs []storepb.Aggr) ([]*storepb.
 	if enc, ok := storepb.WireEncoding(c.enc); ok {
 		return []*storepb.AggrChunk{{MinTime: mint, MaxTime: maxt, Raw: &storepb.Chunk{Type: enc, Data: c.data}}}, nil
 	}
-	src, err := chunkenc.FromData(c.enc, c.data)
+	src, err := storepb.ChunkFromData(c.enc, c.data)
 	if err != nil {
 		return nil, fmt.Errorf("decode %s chunk [%d, %d]: %w", c.enc, mint, maxt, err)
 	}

@@ -13,7 +13,7 @@ import (
 // HISTOGRAM or FLOAT_HISTOGRAM chunks (storepb.Reencode). prompb's encoding
 // numbers are chunkenc's.
 func reencode(c *prompb.Chunk) ([]*storepb.AggrChunk, error) {
-	src, err := chunkenc.FromData(chunkenc.Encoding(c.Type), c.Data)
+	src, err := storepb.ChunkFromData(chunkenc.Encoding(c.Type), c.Data)
 	if err != nil {
 		return nil, err
 	}

@@ -45,3 +45,17 @@ func TestDecodeFrameMatchesPrompb(t *testing.T) {
 	_, err = decodeFrame(frame[:len(frame)-5], nil) // cuts into the second series
 	require.Error(t, err, "a truncated frame is an error, not a silent partial answer")
 }
+
+// A remote-read chunk too short for its encoding's header is an error, not
+// a panic in Prometheus' decoder (found by FuzzDecodeFrame: a 1-byte XOR2
+// chunk).
+func TestConvertChunkTruncated(t *testing.T) {
+	for _, typ := range []prompb.Chunk_Encoding{prompb.Chunk_XOR2, prompb.Chunk_HISTOGRAM_ST, prompb.Chunk_FLOAT_HISTOGRAM_ST} {
+		for n := range 3 {
+			c := &prompb.Chunk{Type: typ, MinTimeMs: 0, MaxTimeMs: 10, Data: make([]byte, n)}
+			if _, err := convertChunk(c, 0, 10); err == nil {
+				t.Fatalf("%s chunk of %d bytes converted, want an error", typ, n)
+			}
+		}
+	}
+}

@@ -79,11 +79,11 @@ func DecodeChunk(c *storepb.Chunk) ([]Sample, error) {
 	default:
 		return nil, fmt.Errorf("decode chunk: unknown encoding %s", c.GetType())
 	}
-	chk, err := chunkenc.FromData(enc, c.GetData())
+	chk, err := storepb.ChunkFromData(enc, c.GetData())
 	if err != nil {
 		return nil, fmt.Errorf("decode %s chunk: %w", enc, err)
 	}
-	return iterSamples(chk.Iterator(nil))
+	return iterSamples(storepb.SafeIterator(chk))
 }
 
 // DecodeSeries decodes the raw chunks of a wire series, in chunk order. It
