@@ -276,3 +276,7 @@ func ParseConfigFile(path string) (Config, error) {
 	}
 	return cfg, nil
 }
+
+// Credentials returns the gRPC transport credentials of c: plaintext when
+// TLS is not enabled.
+func (c TLSConfig) Credentials() (credentials.TransportCredentials, error) { return c.credentials() }

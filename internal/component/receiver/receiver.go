@@ -1,9 +1,14 @@
-// Package receiver assembles `strata receive` on a single node: a
-// remote-write endpoint storing each tenant's series in its own TSDB
-// (internal/receive/multitsdb), served over the StoreAPI, and, when the
-// process gives it a bucket, one shipper per tenant uploading the finished
-// blocks. Hashring routing and forwarding to other receivers are not part
-// of it yet.
+// Package receiver assembles `strata receive`: a remote-write endpoint
+// storing each tenant's series in its own TSDB (internal/receive/multitsdb),
+// served over the StoreAPI, and, when the process gives it a bucket, one
+// shipper per tenant uploading the finished blocks.
+//
+// With hashrings (--receive.hashrings-file or --receive.hashrings) writes
+// go through internal/receive/router: each series to the
+// --receive.replication-factor nodes the hashrings name, this node's share
+// stored here when it is one of them (--receive.local-endpoint), the rest
+// forwarded over gRPC. The node serves thanos.WriteableStore for the
+// writes other nodes forward to it.
 package receiver
 
 import (
@@ -25,13 +30,16 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/strata-io/strata/internal/receive/handler"
+	"github.com/strata-io/strata/internal/receive/hashring"
 	"github.com/strata-io/strata/internal/receive/multitsdb"
 	"github.com/strata-io/strata/internal/receive/remotewrite"
+	"github.com/strata-io/strata/internal/receive/router"
 	"github.com/strata-io/strata/internal/shipper"
 	"github.com/strata-io/strata/internal/store"
 	"github.com/strata-io/strata/pkg/infopb"
 	"github.com/strata-io/strata/pkg/metadata"
 	"github.com/strata-io/strata/pkg/storepb"
+	"github.com/strata-io/strata/pkg/writepb"
 )
 
 // Timeouts of the remote-write listener. A sender's request is small
@@ -59,9 +67,13 @@ type Receiver struct {
 	cfg     Config
 	logger  *slog.Logger
 	reg     prometheus.Registerer
+	tsdbCfg multitsdb.Config
+	dec     *remotewrite.Decoder
 	db      *multitsdb.MultiTSDB
 	handler *handler.Handler
 	bucket  objstore.Bucket
+	router  *router.Router // nil without hashrings
+	peers   *router.Peers
 
 	noGRPC atomic.Bool
 	addr   atomic.Pointer[string] // bound remote-write address, once listening
@@ -84,23 +96,90 @@ func New(cfg Config, deps Deps) (*Receiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := multitsdb.New(cfg.TSDB, logger, deps.Registerer)
+	r := &Receiver{
+		cfg:      cfg,
+		tsdbCfg:  cfg.TSDB,
+		dec:      dec,
+		logger:   logger,
+		reg:      deps.Registerer,
+		bucket:   deps.Bucket,
+		shippers: map[string]*shipper.Shipper{},
+	}
+	if cfg.Hashring.Routing() {
+		// A tenant's TSDB carries its hashring's external_labels.
+		r.tsdbCfg.TenantLabels = func(tenant string) labels.Labels { return r.router.TenantLabels(tenant) }
+	}
+	r.db, err = multitsdb.New(r.tsdbCfg, logger, deps.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	h, err := handler.New(dec, db, cfg.MaxConcurrentWrites, logger, deps.Registerer)
-	if err != nil {
-		return nil, errors.Join(err, db.Close())
+	var app handler.Appender = r.db
+	if cfg.Hashring.Routing() {
+		if err := r.newRouter(deps); err != nil {
+			return nil, errors.Join(err, r.db.Close())
+		}
+		app = r.router
 	}
-	return &Receiver{
-		cfg:      cfg,
-		logger:   logger,
-		reg:      deps.Registerer,
-		db:       db,
-		handler:  h,
-		bucket:   deps.Bucket,
-		shippers: map[string]*shipper.Shipper{},
-	}, nil
+	r.handler, err = handler.New(dec, app, cfg.MaxConcurrentWrites, logger, deps.Registerer)
+	if err != nil {
+		return nil, errors.Join(err, r.Close())
+	}
+	return r, nil
+}
+
+// newRouter builds the router and loads the hashrings once: a node does
+// not start with hashrings it cannot use.
+func (r *Receiver) newRouter(deps Deps) error {
+	h := r.cfg.Hashring
+	creds, err := h.ClientTLS.Credentials()
+	if err != nil {
+		return fmt.Errorf("--remote-write.client-tls-*: %w", err)
+	}
+	r.peers, err = router.NewPeers(router.PeersConfig{
+		Compression: h.Compression,
+		DialOptions: []grpc.DialOption{grpc.WithTransportCredentials(creds)},
+	}, r.logger, deps.Registerer)
+	if err != nil {
+		return err
+	}
+	var local router.Appender
+	if h.LocalEndpoint != "" {
+		local = r.db
+	}
+	r.router, err = router.New(router.Config{
+		LocalEndpoint:     h.LocalEndpoint,
+		ReplicationFactor: h.ReplicationFactor,
+		Algorithm:         hashring.Algorithm(h.Algorithm),
+		ForwardTimeout:    h.ForwardTimeout,
+	}, local, r.peers, r.logger, deps.Registerer)
+	if err != nil {
+		return err
+	}
+	var (
+		cfgs []hashring.Config
+		what = "--receive.hashrings"
+	)
+	if h.File != "" {
+		what = "--receive.hashrings-file=" + h.File
+		cfgs, err = hashring.LoadFile(h.File)
+	} else {
+		cfgs, err = hashring.Parse([]byte(h.Content))
+	}
+	if err == nil {
+		err = r.router.SetHashrings(cfgs)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	r.logger.Info("routing writes by hashrings", "hashrings", len(cfgs), "endpoints", len(r.router.Endpoints()),
+		"local_endpoint", h.LocalEndpoint, "replication_factor", h.ReplicationFactor)
+	return nil
+}
+
+// stores reports whether writes are stored on this node: always without
+// hashrings, and with them when the node is one of their endpoints.
+func (r *Receiver) stores() bool {
+	return !r.cfg.Hashring.Routing() || r.cfg.Hashring.LocalEndpoint != ""
 }
 
 // Handler returns the remote-write handler that Run serves on
@@ -130,6 +209,9 @@ func (r *Receiver) Register(_ *http.ServeMux, srv grpc.ServiceRegistrar) {
 	s := r.db.StoreServer()
 	storepb.RegisterStoreServer(srv, s)
 	infopb.RegisterInfoServer(srv, s)
+	if r.stores() {
+		writepb.RegisterWriteableStoreServer(srv, router.NewServer(r.dec, r.db))
+	}
 }
 
 // Ready reports ready once the remote-write endpoint listens (the tenants'
@@ -140,6 +222,9 @@ func (r *Receiver) Ready() error {
 	}
 	if r.RemoteWriteAddr() == "" {
 		return errors.New("starting: remote-write endpoint not listening yet")
+	}
+	if r.router != nil {
+		return r.router.Ready()
 	}
 	return nil
 }
@@ -179,6 +264,9 @@ func (r *Receiver) Run(ctx context.Context) error {
 	if r.bucket != nil {
 		wg.Go(func() { r.ship(ctx) })
 	}
+	if r.router != nil && r.cfg.Hashring.File != "" {
+		wg.Go(func() { r.watchHashrings(ctx) })
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(l) }()
 
@@ -198,6 +286,11 @@ func (r *Receiver) Run(ctx context.Context) error {
 	}
 	cancel()
 	wg.Wait()
+	if r.router != nil {
+		// Replica writes that outlived their request end within the
+		// forward timeout.
+		r.router.Wait()
+	}
 	if r.bucket != nil {
 		err = errors.Join(err, r.flushAndShip())
 	}
@@ -223,8 +316,37 @@ func (r *Receiver) flushAndShip() error {
 	return errors.Join(errs...)
 }
 
-// Close closes the tenants' TSDBs; their heads stay in the WAL.
-func (r *Receiver) Close() error { return r.db.Close() }
+// watchHashrings applies changes of --receive.hashrings-file until ctx is
+// done. A file that cannot be used is logged and the last good one stays.
+func (r *Receiver) watchHashrings(ctx context.Context) {
+	h := r.cfg.Hashring
+	err := hashring.Watch(ctx, hashring.WatchConfig{
+		Path:       h.File,
+		Interval:   h.RefreshInterval,
+		Check:      r.router.Check,
+		Logger:     r.logger,
+		Registerer: r.reg,
+	}, func(cfgs []hashring.Config) {
+		if err := r.router.SetHashrings(cfgs); err != nil {
+			r.logger.Error("hashrings rejected, keeping the last valid ones", "err", err)
+			return
+		}
+		r.peers.Retain(r.router.Endpoints())
+	})
+	if err != nil {
+		r.logger.Error("hashrings file not watched", "err", err)
+	}
+}
+
+// Close closes the connections to other nodes and the tenants' TSDBs;
+// their heads stay in the WAL.
+func (r *Receiver) Close() error {
+	var errs []error
+	if r.peers != nil {
+		errs = append(errs, r.peers.Close())
+	}
+	return errors.Join(append(errs, r.db.Close())...)
+}
 
 // ship syncs every tenant's shipper every ShipInterval until ctx is done.
 func (r *Receiver) ship(ctx context.Context) {
@@ -276,7 +398,7 @@ func (r *Receiver) shipper(tenant string) (*shipper.Shipper, error) {
 	if s, ok := r.shippers[tenant]; ok {
 		return s, nil
 	}
-	ext := labels.NewBuilder(r.cfg.TSDB.ExternalLabels).Set(r.cfg.TSDB.TenantLabel, tenant).Labels()
+	ext := r.tsdbCfg.TenantExternalLabels(tenant)
 	cfg := shipper.DefaultConfig()
 	cfg.Dir = filepath.Join(r.cfg.TSDB.Dir, tenant)
 	cfg.Source = metadata.ReceiveSource

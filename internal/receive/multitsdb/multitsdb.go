@@ -56,6 +56,10 @@ type Config struct {
 	// ExternalLabels are attached to every tenant's series (--label); the
 	// tenant label is added to them.
 	ExternalLabels labels.Labels
+	// TenantLabels, when set, returns further external labels of a tenant
+	// (its hashring's external_labels), read when the tenant's TSDB opens.
+	// ExternalLabels and the tenant label win over them.
+	TenantLabels func(tenant string) labels.Labels
 	// Retention is how long blocks are kept locally (--tsdb.retention,
 	// whose default is DefaultRetention). 0 keeps them forever, as
 	// upstream's 0d does.
@@ -77,6 +81,17 @@ type Config struct {
 	WALCompression bool
 	// NoLockfile does not lock the tenants' directories (--tsdb.no-lockfile).
 	NoLockfile bool
+}
+
+// TenantExternalLabels returns the external labels of tenant's TSDB and
+// blocks: its TenantLabels, then ExternalLabels, then the tenant label.
+func (cfg Config) TenantExternalLabels(tenant string) labels.Labels {
+	b := labels.NewBuilder(labels.EmptyLabels())
+	if cfg.TenantLabels != nil {
+		cfg.TenantLabels(tenant).Range(func(l labels.Label) { b.Set(l.Name, l.Value) })
+	}
+	cfg.ExternalLabels.Range(func(l labels.Label) { b.Set(l.Name, l.Value) })
+	return b.Set(cfg.withDefaults().TenantLabel, tenant).Labels()
 }
 
 // withDefaults returns cfg with zero fields set to their defaults.
@@ -266,7 +281,7 @@ func (m *MultiTSDB) open(name string) (*tenant, error) {
 		return nil, fmt.Errorf("open TSDB of tenant %q: %w", name, err)
 	}
 	logger.Info("opened tenant TSDB", "took", time.Since(start))
-	ext := labels.NewBuilder(m.cfg.ExternalLabels).Set(m.cfg.TenantLabel, name).Labels()
+	ext := m.cfg.TenantExternalLabels(name)
 	t := &tenant{
 		name:      name,
 		extLabels: ext,
