@@ -151,7 +151,7 @@ var upstreamFlags = []upstreamFlag{
 	{cmd: "compact", flag: "selector.relabel-config", value: relabelYAML},
 	{cmd: "compact", flag: "selector.relabel-config-file", value: "testdata/relabel.yml", alternative: true},
 
-	// receive (single node: no hashring, forwarding or replication yet)
+	// receive
 	{cmd: "receive", flag: "log.level", value: "info"},
 	{cmd: "receive", flag: "http-address", value: "0.0.0.0:10902"},
 	{cmd: "receive", flag: "grpc-address", value: "0.0.0.0:10901"},
@@ -163,6 +163,25 @@ var upstreamFlags = []upstreamFlag{
 	{cmd: "receive", flag: "receive.tenant-label-name", value: "tenant_id"},
 	{cmd: "receive", flag: "tsdb.retention", value: "15d"},
 	{cmd: "receive", flag: "tsdb.out-of-order.time-window", value: "30m"},
+	{cmd: "receive", flag: "tsdb.min-block-duration", value: "2h"},
+	{cmd: "receive", flag: "tsdb.max-block-duration", value: "2h"},
+	{cmd: "receive", flag: "tsdb.max-exemplars", value: "100000"},
+	{cmd: "receive", flag: "tsdb.wal-compression"},
+	{cmd: "receive", flag: "tsdb.no-lockfile"},
+	{cmd: "receive", flag: "receive.hashrings-file", value: "/etc/thanos/hashrings.json"},
+	{cmd: "receive", flag: "receive.hashrings", value: `[{"endpoints":["receive-0:10901"]}]`, alternative: true},
+	{cmd: "receive", flag: "receive.hashrings-file-refresh-interval", value: "5m"},
+	{cmd: "receive", flag: "receive.hashrings-algorithm", value: "ketama"},
+	{cmd: "receive", flag: "receive.local-endpoint", value: "receive-0.receive:10901"},
+	{cmd: "receive", flag: "receive.replication-factor", value: "3"},
+	{cmd: "receive", flag: "receive-forward-timeout", value: "5s"},
+	{cmd: "receive", flag: "receive.grpc-compression", value: "snappy"},
+	{cmd: "receive", flag: "remote-write.client-tls-cert", value: "/certs/tls.crt"},
+	{cmd: "receive", flag: "remote-write.client-tls-key", value: "/certs/tls.key"},
+	{cmd: "receive", flag: "remote-write.client-tls-ca", value: "/certs/ca.crt"},
+	{cmd: "receive", flag: "remote-write.client-server-name", value: "receive.svc"},
+	{cmd: "receive", flag: "receive.limits-config-file", value: "/etc/thanos/limits.yaml"},
+	{cmd: "receive", flag: "receive.limits-config", value: "write:\n  global:\n    max_concurrency: 30", alternative: true},
 	{cmd: "receive", flag: "objstore.config", value: bucketYAML},
 }
 

@@ -51,6 +51,10 @@ type Config struct {
 	// ShipInterval is the time between two looks at the tenants'
 	// directories for blocks to upload, when a bucket is given.
 	ShipInterval time.Duration
+	// LimitsFile is --receive.limits-config-file (upstream's write limits
+	// YAML), re-read when it changes; LimitsContent is --receive.limits-config,
+	// the same YAML inline.
+	LimitsFile, LimitsContent string
 	// Hashring configures routing and replication; without a hashrings
 	// file or content the node stores every write itself (ingestor only).
 	Hashring HashringConfig
@@ -129,6 +133,10 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		Default("true").BoolVar(&c.TSDB.WALCompression)
 	cmd.Flag("tsdb.no-lockfile", "Do not lock the tenants' TSDB directories.").
 		Default("false").BoolVar(&c.TSDB.NoLockfile)
+	cmd.Flag("receive.limits-config-file", "YAML file of write limits (upstream's format: request size, series and samples per request, head series per tenant, concurrency); re-read when it changes. Over a limit: 413 or 429 naming the limit.").
+		Default("").StringVar(&c.LimitsFile)
+	cmd.Flag("receive.limits-config", "The write limits YAML, inline (instead of --receive.limits-config-file).").
+		Default("").StringVar(&c.LimitsContent)
 	h := &c.Hashring
 	cmd.Flag("receive.hashrings-file", "Hashrings file (JSON, upstream's format): the nodes each tenant's series are spread over. Re-read on change; an invalid file keeps the last good one. Without it (and --receive.hashrings) the node stores every write itself.").
 		Default("").StringVar(&h.File)
@@ -173,6 +181,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxConcurrentWrites <= 0 {
 		errs = append(errs, fmt.Errorf("--receive.max-concurrent-writes=%d must be positive", c.MaxConcurrentWrites))
+	}
+	if c.LimitsFile != "" && c.LimitsContent != "" {
+		errs = append(errs, errors.New("give --receive.limits-config-file or --receive.limits-config, not both"))
 	}
 	if h := c.Hashring; h.Routing() {
 		if h.File != "" && h.Content != "" {

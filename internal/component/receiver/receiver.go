@@ -31,6 +31,7 @@ import (
 
 	"github.com/strata-io/strata/internal/receive/handler"
 	"github.com/strata-io/strata/internal/receive/hashring"
+	"github.com/strata-io/strata/internal/receive/limits"
 	"github.com/strata-io/strata/internal/receive/multitsdb"
 	"github.com/strata-io/strata/internal/receive/remotewrite"
 	"github.com/strata-io/strata/internal/receive/router"
@@ -74,6 +75,8 @@ type Receiver struct {
 	bucket  objstore.Bucket
 	router  *router.Router // nil without hashrings
 	peers   *router.Peers
+	limiter *limits.Limiter
+	local   router.Appender // this node's storage, under the head series limit
 
 	noGRPC atomic.Bool
 	addr   atomic.Pointer[string] // bound remote-write address, once listening
@@ -109,18 +112,29 @@ func New(cfg Config, deps Deps) (*Receiver, error) {
 		// A tenant's TSDB carries its hashring's external_labels.
 		r.tsdbCfg.TenantLabels = func(tenant string) labels.Labels { return r.router.TenantLabels(tenant) }
 	}
+	limCfg, err := cfg.loadLimits()
+	if err != nil {
+		return nil, err
+	}
+	r.limiter = limits.New(limCfg, deps.Registerer)
+	if limCfg != nil {
+		for _, f := range limCfg.Ignored() {
+			logger.Warn("limits config field accepted but ignored", "field", f)
+		}
+	}
 	r.db, err = multitsdb.New(r.tsdbCfg, logger, deps.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	var app handler.Appender = r.db
+	r.local = limitedStore{db: r.db, lim: r.limiter}
+	var app handler.Appender = r.local
 	if cfg.Hashring.Routing() {
 		if err := r.newRouter(deps); err != nil {
 			return nil, errors.Join(err, r.db.Close())
 		}
 		app = r.router
 	}
-	r.handler, err = handler.New(dec, app, cfg.MaxConcurrentWrites, logger, deps.Registerer)
+	r.handler, err = handler.New(dec, app, handler.Options{MaxConcurrent: cfg.MaxConcurrentWrites, Limiter: r.limiter}, logger, deps.Registerer)
 	if err != nil {
 		return nil, errors.Join(err, r.Close())
 	}
@@ -144,7 +158,7 @@ func (r *Receiver) newRouter(deps Deps) error {
 	}
 	var local router.Appender
 	if h.LocalEndpoint != "" {
-		local = r.db
+		local = r.local
 	}
 	r.router, err = router.New(router.Config{
 		LocalEndpoint:     h.LocalEndpoint,
@@ -210,7 +224,7 @@ func (r *Receiver) Register(_ *http.ServeMux, srv grpc.ServiceRegistrar) {
 	storepb.RegisterStoreServer(srv, s)
 	infopb.RegisterInfoServer(srv, s)
 	if r.stores() {
-		writepb.RegisterWriteableStoreServer(srv, router.NewServer(r.dec, r.db))
+		writepb.RegisterWriteableStoreServer(srv, router.NewServer(r.dec, r.local))
 	}
 }
 
@@ -263,6 +277,9 @@ func (r *Receiver) Run(ctx context.Context) error {
 	})
 	if r.bucket != nil {
 		wg.Go(func() { r.ship(ctx) })
+	}
+	if r.cfg.LimitsFile != "" {
+		wg.Go(func() { limits.Watch(ctx, r.cfg.LimitsFile, limitsReloadInterval, r.limiter, r.logger) })
 	}
 	if r.router != nil && r.cfg.Hashring.File != "" {
 		wg.Go(func() { r.watchHashrings(ctx) })

@@ -7,8 +7,12 @@
 // cannot be decoded (nothing is stored); 409 for samples refused for their
 // timestamp (the others are stored); 503 when the storage is closed or the
 // request waited for a write slot until it was cancelled; 500 for another
-// storage failure. Senders retry 5xx and drop 4xx. A 2.0 request gets the
-// X-Prometheus-Remote-Write-*-Written headers on every answer.
+// storage failure; 413 and 429 for a request over a limit of
+// --receive.limits-config-file (413: the request itself is too big and is
+// dropped; 429: the sender backs off and retries); the status of a
+// router's error (quorum, forwarding). Senders retry 5xx and 429 and drop
+// other 4xx. A 2.0 request gets the X-Prometheus-Remote-Write-*-Written
+// headers on every answer.
 package handler
 
 import (
@@ -21,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/strata-io/strata/internal/receive/limits"
 	"github.com/strata-io/strata/internal/receive/multitsdb"
 	"github.com/strata-io/strata/internal/receive/remotewrite"
 )
@@ -34,10 +39,20 @@ type Appender interface {
 	Append(ctx context.Context, tenant string, series []remotewrite.Series) (multitsdb.WriteStats, error)
 }
 
+// Options configure a Handler.
+type Options struct {
+	// MaxConcurrent bounds the requests decoded and appended at once
+	// (--receive.max-concurrent-writes); more wait for a slot.
+	MaxConcurrent int
+	// Limiter enforces --receive.limits-config-file; nil enforces none.
+	Limiter *limits.Limiter
+}
+
 // Handler is the remote-write endpoint. It is safe for concurrent use.
 type Handler struct {
 	dec    *remotewrite.Decoder
 	app    Appender
+	lim    *limits.Limiter
 	logger *slog.Logger
 	slots  chan struct{}
 
@@ -45,10 +60,10 @@ type Handler struct {
 	inflight prometheus.Gauge
 }
 
-// New returns a Handler decoding with dec and storing into app, with at
-// most maxConcurrent requests (decoding and appending) at once; more wait
-// for a slot. A nil logger discards logs; reg may be nil.
-func New(dec *remotewrite.Decoder, app Appender, maxConcurrent int, logger *slog.Logger, reg prometheus.Registerer) (*Handler, error) {
+// New returns a Handler decoding with dec and storing into app. A nil
+// logger discards logs; reg may be nil.
+func New(dec *remotewrite.Decoder, app Appender, opts Options, logger *slog.Logger, reg prometheus.Registerer) (*Handler, error) {
+	maxConcurrent := opts.MaxConcurrent
 	if dec == nil || app == nil {
 		return nil, errors.New("remote-write handler: decoder and appender are required")
 	}
@@ -62,6 +77,7 @@ func New(dec *remotewrite.Decoder, app Appender, maxConcurrent int, logger *slog
 	return &Handler{
 		dec:    dec,
 		app:    app,
+		lim:    opts.Limiter,
 		logger: logger,
 		slots:  make(chan struct{}, maxConcurrent),
 		requests: f.NewCounterVec(prometheus.CounterOpts{
@@ -82,6 +98,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusMethodNotAllowed, "remote write takes POST requests only", nil)
 		return
 	}
+	tenant := h.dec.Tenant(r)
+	if err := h.lim.CheckBodySize(tenant, r.ContentLength); err != nil {
+		h.fail(w, StatusOf(err), err.Error(), err)
+		return
+	}
+	release, err := h.lim.Acquire(tenant)
+	if err != nil {
+		h.fail(w, StatusOf(err), err.Error(), err)
+		return
+	}
+	defer release()
 	select {
 	case h.slots <- struct{}{}:
 	case <-r.Context().Done():
@@ -94,9 +121,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		<-h.slots
 	}()
 
-	req, err := h.dec.Decode(r)
+	maxBody := h.lim.BodySizeLimit(tenant)
+	req, err := h.dec.DecodeLimit(r, maxBody)
 	if err != nil {
-		h.fail(w, remotewrite.ErrorStatus(err), err.Error(), err)
+		if errors.Is(err, remotewrite.ErrBodyTooLarge) && maxBody > 0 {
+			// Over the tenant's size_bytes_limit: say which limit.
+			if lerr := h.lim.CheckBodySize(tenant, maxBody+1); lerr != nil {
+				err = lerr
+			}
+		}
+		h.fail(w, StatusOf(err), err.Error(), err)
+		return
+	}
+	st := req.Stats()
+	if err := h.lim.CheckRequest(req.Tenant, req.BodyBytes, len(req.Series), st.Samples+st.Histograms); err != nil {
+		h.fail(w, StatusOf(err), err.Error(), err)
 		return
 	}
 	stats, err := h.app.Append(r.Context(), req.Tenant, req.Series)
@@ -104,11 +143,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		remotewrite.WriteStats{Samples: stats.Samples, Histograms: stats.Histograms, Exemplars: stats.Exemplars}.SetHeaders(w.Header())
 	}
 	if err != nil {
-		h.fail(w, multitsdb.ErrorStatus(err), err.Error(), err)
+		h.fail(w, StatusOf(err), err.Error(), err)
 		return
 	}
 	h.requests.WithLabelValues(strconv.Itoa(http.StatusNoContent)).Inc()
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// statusError is an error that knows its HTTP status (*limits.LimitError,
+// the router's errors).
+type statusError interface {
+	error
+	HTTPStatus() int
+}
+
+// StatusOf returns the HTTP status of a write failure: the status of the
+// first error in its chain that knows one, remotewrite.ErrorStatus for a
+// decoding error, else multitsdb.ErrorStatus.
+func StatusOf(err error) int {
+	if e, ok := errors.AsType[statusError](err); ok {
+		return e.HTTPStatus()
+	}
+	if st := remotewrite.ErrorStatus(err); st != http.StatusInternalServerError {
+		return st
+	}
+	return multitsdb.ErrorStatus(err)
 }
 
 // fail answers with status and msg, and logs server-side failures.

@@ -28,7 +28,7 @@ func newHandler(t *testing.T, maxConcurrent int, app Appender) *Handler {
 	t.Helper()
 	dec, err := remotewrite.NewDecoder(remotewrite.DefaultConfig())
 	require.NoError(t, err)
-	h, err := New(dec, app, maxConcurrent, nil, nil)
+	h, err := New(dec, app, Options{MaxConcurrent: maxConcurrent}, nil, nil)
 	require.NoError(t, err)
 	return h
 }
@@ -93,8 +93,8 @@ func TestConcurrencyBound(t *testing.T) {
 func TestNewChecksArguments(t *testing.T) {
 	dec, err := remotewrite.NewDecoder(remotewrite.DefaultConfig())
 	require.NoError(t, err)
-	_, err = New(dec, appendFunc(nil), 0, nil, nil)
+	_, err = New(dec, appendFunc(nil), Options{}, nil, nil)
 	require.ErrorContains(t, err, "--receive.max-concurrent-writes")
-	_, err = New(nil, appendFunc(nil), 1, nil, nil)
+	_, err = New(nil, appendFunc(nil), Options{MaxConcurrent: 1}, nil, nil)
 	require.Error(t, err)
 }

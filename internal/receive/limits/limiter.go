@@ -38,6 +38,9 @@ type LimitError struct {
 	Source string
 }
 
+// HTTPStatus returns Status: the write path answers with it.
+func (e *LimitError) HTTPStatus() int { return e.Status }
+
 // Error says which limit refused the write, with the value, the maximum and
 // what to do.
 func (e *LimitError) Error() string {

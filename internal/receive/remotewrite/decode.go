@@ -59,6 +59,24 @@ func (d *Decoder) Config() Config { return d.cfg }
 // close it. An error maps to an HTTP status with ErrorStatus; errors about
 // one series are *SeriesError values. The caller checks the method.
 func (d *Decoder) Decode(r *http.Request) (*Request, error) {
+	return d.DecodeLimit(r, 0)
+}
+
+// Tenant returns the tenant of r: its tenant header, or the default
+// tenant. It does not validate it (Decode does).
+func (d *Decoder) Tenant(r *http.Request) string {
+	if tenant := r.Header.Get(d.cfg.TenantHeader); tenant != "" {
+		return tenant
+	}
+	return d.cfg.DefaultTenant
+}
+
+// DecodeLimit is Decode with a body limit below Config.MaxBodyBytes (a
+// tenant's size_bytes_limit); 0 means Config.MaxBodyBytes.
+func (d *Decoder) DecodeLimit(r *http.Request, maxBody int64) (*Request, error) {
+	if maxBody <= 0 || maxBody > d.cfg.MaxBodyBytes {
+		maxBody = d.cfg.MaxBodyBytes
+	}
 	version, err := parseContentType(r.Header.Get("Content-Type"))
 	if err != nil {
 		return nil, err
@@ -66,21 +84,23 @@ func (d *Decoder) Decode(r *http.Request) (*Request, error) {
 	if err := checkEncoding(r.Header.Get("Content-Encoding")); err != nil {
 		return nil, err
 	}
-	tenant := r.Header.Get(d.cfg.TenantHeader)
-	if tenant == "" {
-		tenant = d.cfg.DefaultTenant
-	}
+	tenant := d.Tenant(r)
 	if err := validTenant(tenant); err != nil {
 		return nil, err
 	}
 
 	body := d.getBuf()
 	defer d.putBuf(body)
-	*body, err = readBody((*body)[:0], r.Body, r.ContentLength, d.cfg.MaxBodyBytes)
+	*body, err = readBody((*body)[:0], r.Body, r.ContentLength, maxBody)
 	if err != nil {
 		return nil, err
 	}
-	return d.decodeBody(version, tenant, *body)
+	req, err := d.decodeBody(version, tenant, *body)
+	if err != nil {
+		return nil, err
+	}
+	req.BodyBytes = len(*body)
+	return req, nil
 }
 
 // decodeBody decompresses and decodes a read body.

@@ -46,6 +46,8 @@ type Request struct {
 	// Metadata is the metric metadata of a 1.0 request, per metric family;
 	// a 2.0 request has it per series instead.
 	Metadata []FamilyMetadata
+	// BodyBytes is the size of the request body as received (compressed).
+	BodyBytes int
 }
 
 // Series is one time series of a request.

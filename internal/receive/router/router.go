@@ -350,11 +350,21 @@ type Error struct {
 func (e *Error) Error() string { return e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
-// StatusOf returns the HTTP status of a write error: an *Error's, else
-// multitsdb.ErrorStatus.
+// HTTPStatus returns Status.
+func (e *Error) HTTPStatus() int { return e.Status }
+
+// statusError is an error that knows the HTTP status a sender gets.
+type statusError interface {
+	error
+	HTTPStatus() int
+}
+
+// StatusOf returns the HTTP status of a write error: the status of the
+// first error in its chain with an HTTPStatus method (*Error,
+// *limits.LimitError), else multitsdb.ErrorStatus.
 func StatusOf(err error) int {
-	if e, ok := errors.AsType[*Error](err); ok {
-		return e.Status
+	if e, ok := errors.AsType[statusError](err); ok {
+		return e.HTTPStatus()
 	}
 	return multitsdb.ErrorStatus(err)
 }
