@@ -40,9 +40,15 @@ const (
 	AggrCounter AggrType = 5 // counter made monotonic across resets; see doc.go
 )
 
-// chunkHeaderLen is the length of the sample count that starts every XOR
-// and XOR2 chunk.
-const chunkHeaderLen = 2
+// chunkHeaderLen is the length of the header of a float chunk: the 2-byte
+// sample count, and for XOR2 a start-timestamp byte. Prometheus' iterators
+// read it without checking the length.
+func chunkHeaderLen(enc chunkenc.Encoding) uint64 {
+	if enc == chunkenc.EncXOR2 {
+		return 3
+	}
+	return 2
+}
 
 // NumAggrTypes is the number of sections of an AggrChunk.
 const NumAggrTypes = 5
@@ -159,8 +165,8 @@ func (c AggrChunk) Get(t AggrType) (chunkenc.Chunk, error) {
 	}
 	// chunkenc.FromData does not check the length; NumSamples would
 	// read past a chunk without its sample count.
-	if len(data) < chunkHeaderLen {
-		return nil, fmt.Errorf("%w: %s section has %d bytes, shorter than a chunk's %d-byte sample count", ErrCorrupt, t, len(data), chunkHeaderLen)
+	if n := chunkHeaderLen(enc); uint64(len(data)) < n {
+		return nil, fmt.Errorf("%w: %s section has %d bytes, shorter than a %s chunk's %d-byte header", ErrCorrupt, t, len(data), enc, n)
 	}
 	chk, err := chunkenc.FromData(enc, data)
 	if err != nil {
@@ -189,8 +195,8 @@ func (c AggrChunk) Validate() error {
 		if enc := chunkenc.Encoding(b[0]); enc != chunkenc.EncXOR && enc != chunkenc.EncXOR2 {
 			return fmt.Errorf("%w: %s section has encoding %s, want a float chunk (XOR or XOR2)", ErrCorrupt, t, enc)
 		}
-		if l < chunkHeaderLen {
-			return fmt.Errorf("%w: %s section has %d bytes, shorter than a chunk's %d-byte sample count", ErrCorrupt, t, l, chunkHeaderLen)
+		if n := chunkHeaderLen(chunkenc.Encoding(b[0])); l < n {
+			return fmt.Errorf("%w: %s section has %d bytes, shorter than a %s chunk's %d-byte header", ErrCorrupt, t, l, chunkenc.Encoding(b[0]), n)
 		}
 		b = b[l+1:]
 	}
