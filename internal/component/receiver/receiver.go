@@ -145,7 +145,12 @@ func New(cfg Config, deps Deps) (*Receiver, error) {
 // not start with hashrings it cannot use.
 func (r *Receiver) newRouter(deps Deps) error {
 	h := r.cfg.Hashring
-	creds, err := h.ClientTLS.Credentials()
+	tlsCfg := h.ClientTLS
+	if tlsCfg.CertFile != "" || tlsCfg.CAFile != "" || tlsCfg.ServerName != "" {
+		// Any client TLS setting turns TLS on, as upstream's do.
+		tlsCfg.Enabled = true
+	}
+	creds, err := tlsCfg.Credentials()
 	if err != nil {
 		return fmt.Errorf("--remote-write.client-tls-*: %w", err)
 	}
