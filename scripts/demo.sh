@@ -10,8 +10,10 @@
 #   each scraping the Prometheus servers and sidecars of its cluster and the querier;
 #   one strata sidecar per Prometheus, uploading finished blocks to a local FILESYSTEM bucket;
 #   a strata store gateway on that bucket; a strata compactor on it (block viewer on 10907);
+#   an "edge" Prometheus (cluster edge) without a sidecar that remote-writes, as tenant
+#   edge, to a strata receive (remote write on 19291, gRPC on 10908);
 #   one strata querier on 10901 (gRPC) / 10902 (HTTP)
-#   deduplicating on the `replica` label. Busy ports are replaced by free ones (printed).
+#   deduplicating on the `replica` and `receive_replica` labels. Busy ports are replaced by free ones (printed).
 # Data and logs live in a temp dir that is removed on exit.
 set -euo pipefail
 
@@ -97,6 +99,10 @@ pick_port Q_HTTP 10902
 pick_port ST_GRPC 10905
 pick_port ST_HTTP 10906
 pick_port C_HTTP 10907
+pick_port R_GRPC 10908
+pick_port R_HTTP 10909
+pick_port R_WRITE 19291
+pick_port EDGE 9099
 i=0
 for r in "${REPLICAS[@]}"; do
   pick_port "PROM[$r]" $((9090 + i))
@@ -145,6 +151,32 @@ for r in "${REPLICAS[@]}"; do
 done
 log "3 Prometheus servers ready"
 
+# The edge: a Prometheus that cannot have a sidecar pushes to a receiver.
+start receive "$BIN/strata" receive --tsdb.path="$WORK/receive-data" --label='receive_replica="0"' \
+  --remote-write.address="127.0.0.1:$R_WRITE" --grpc-address="127.0.0.1:$R_GRPC" --http-address="127.0.0.1:$R_HTTP"
+mkdir -p "$WORK/prometheus-edge"
+cat >"$WORK/prometheus-edge/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  external_labels:
+    cluster: edge
+scrape_configs:
+  - job_name: prometheus
+    static_configs: [{targets: ["127.0.0.1:$EDGE"]}]
+  - job_name: receive
+    static_configs: [{targets: ["127.0.0.1:$R_HTTP"]}]
+remote_write:
+  - url: http://127.0.0.1:$R_WRITE/api/v1/receive
+    headers: {THANOS-TENANT: edge}
+    queue_config: {batch_send_deadline: 1s}
+EOF
+start prometheus-edge "$BIN/prometheus" --config.file="$WORK/prometheus-edge/prometheus.yml" \
+  --storage.tsdb.path="$WORK/prometheus-edge/data" --web.listen-address="127.0.0.1:$EDGE"
+wait_ready receive "http://127.0.0.1:$R_HTTP/-/ready"
+wait_ready prometheus-edge "http://127.0.0.1:$EDGE/-/ready"
+log "receiver ready: remote write http://127.0.0.1:$R_WRITE/api/v1/receive (tenant edge, from the edge Prometheus)"
+
 # The bucket: a local directory (FILESYSTEM). Sidecars upload every finished
 # 2h block to it; the store gateway serves it.
 mkdir -p "$WORK/bucket"
@@ -162,7 +194,7 @@ for r in "${REPLICAS[@]}"; do
 done
 start store "$BIN/strata" store --objstore.config="$BUCKET" --sync-block-duration=1m --data-dir="$WORK/store-data" \
   --grpc-address="127.0.0.1:$ST_GRPC" --http-address="127.0.0.1:$ST_HTTP"
-ENDPOINTS+=(--endpoint="127.0.0.1:$ST_GRPC")
+ENDPOINTS+=(--endpoint="127.0.0.1:$ST_GRPC" --endpoint="127.0.0.1:$R_GRPC")
 wait_ready store "http://127.0.0.1:$ST_HTTP/-/ready"
 log "store gateway ready: blocks at http://127.0.0.1:$ST_HTTP/api/v1/blocks"
 start compactor "$BIN/strata" compact --objstore.config="$BUCKET" --data-dir="$WORK/compact-data" --wait --wait-interval=5m \
@@ -174,29 +206,31 @@ for r in "${REPLICAS[@]}"; do
 done
 log "3 sidecars ready"
 
-start querier "$BIN/strata" query "${ENDPOINTS[@]}" --query.replica-label=replica \
+start querier "$BIN/strata" query "${ENDPOINTS[@]}" --query.replica-label=replica --query.replica-label=receive_replica \
   --grpc-address="127.0.0.1:$Q_GRPC" --http-address="127.0.0.1:$Q_HTTP"
 wait_ready querier "http://127.0.0.1:$Q_HTTP/-/ready"
 Q="http://127.0.0.1:$Q_HTTP"
 log "querier ready: HTTP $Q, gRPC 127.0.0.1:$Q_GRPC"
 
 if ((CHECK)); then
-  # eu1: 2 Prometheus + 2 sidecars + querier; us1: 1 + 1 + querier — once each, deduplicated.
-  want_eu1=5 want_us1=3
+  # eu1: 2 Prometheus + 2 sidecars + querier; us1: 1 + 1 + querier — once each, deduplicated;
+  # edge: its Prometheus and the receiver, through the receiver, as tenant edge.
+  want_eu1=5 want_us1=3 want_edge=2
   out=""
   for _ in $(seq 180); do
     out=$("$BIN/promtool" query instant "$Q" up 2>&1 || true)
     eu1=$(grep -c 'cluster="eu1"' <<<"$out" || true)
     us1=$(grep -c 'cluster="us1"' <<<"$out" || true)
-    if [[ $eu1 == "$want_eu1" && $us1 == "$want_us1" ]] && ! grep -q 'replica=' <<<"$out"; then
-      log "up through the querier, both clusters, deduplicated:"
+    edge=$(grep -c 'cluster="edge".*tenant_id="edge"' <<<"$out" || true)
+    if [[ $eu1 == "$want_eu1" && $us1 == "$want_us1" && $edge == "$want_edge" ]] && ! grep -q 'replica=' <<<"$out"; then
+      log "up through the querier, all clusters, deduplicated, the edge through the receiver:"
       printf '%s\n' "$out"
       log "check passed"
       exit 0
     fi
     sleep 0.5
   done
-  log "check FAILED: want $want_eu1 eu1 and $want_us1 us1 series of up without a replica label; last answer:"
+  log "check FAILED: want $want_eu1 eu1, $want_us1 us1 and $want_edge edge (tenant_id=edge) series of up without a replica label; last answer:"
   printf '%s\n' "$out" >&2
   for n in "${NAMES[@]}"; do
     echo "----- $n (last 20 lines) -----" >&2
@@ -216,12 +250,15 @@ Sidecars (gRPC): ${SC_GRPC[eu1 0]} ${SC_GRPC[eu1 1]} ${SC_GRPC[us1 0]}
 Store gateway: gRPC 127.0.0.1:$ST_GRPC, blocks http://127.0.0.1:$ST_HTTP/api/v1/blocks
 Compactor: block viewer http://127.0.0.1:$C_HTTP/ (merges the eu1 replicas' blocks into one copy)
 Bucket: $WORK/bucket (the sidecars upload each Prometheus block there once it is 2h old)
+Edge Prometheus http://127.0.0.1:$EDGE remote-writes to the receiver http://127.0.0.1:$R_WRITE/api/v1/receive
+  (tenant edge: its series carry tenant_id="edge"; receiver gRPC 127.0.0.1:$R_GRPC)
 
 Try:
   # deduplicated: one series per target; then both eu1 replicas
   curl -s '$Q/api/v1/query?query=up'
   curl -s '$Q/api/v1/query?query=up&dedup=false'
   curl -s '$Q/api/v1/label/cluster/values'
+  curl -s '$Q/api/v1/query?query=up{tenant_id="edge"}'
   curl -s '$Q/api/v1/stores'
   $BIN/promtool query instant $Q 'sum by (cluster) (up)'
   $BIN/promtool query range --start=\$(date -d -5min +%s) --end=\$(date +%s) --step=15s $Q 'up{cluster="eu1"}'
