@@ -163,6 +163,7 @@ var upstreamFlags = []upstreamFlag{
 	{cmd: "receive", flag: "receive.tenant-label-name", value: "tenant_id"},
 	{cmd: "receive", flag: "tsdb.retention", value: "15d"},
 	{cmd: "receive", flag: "tsdb.out-of-order.time-window", value: "30m"},
+	{cmd: "receive", flag: "tsdb.too-far-in-future.time-window", value: "0s"},
 	{cmd: "receive", flag: "tsdb.min-block-duration", value: "2h"},
 	{cmd: "receive", flag: "tsdb.max-block-duration", value: "2h"},
 	{cmd: "receive", flag: "tsdb.max-exemplars", value: "100000"},

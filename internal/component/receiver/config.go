@@ -27,6 +27,11 @@ const (
 	DefaultRemoteWriteAddress = "0.0.0.0:19291"
 	// ReceivePath is the remote-write endpoint, upstream's.
 	ReceivePath = "/api/v1/receive"
+	// DefaultTooFarInFuture is the default of
+	// --tsdb.too-far-in-future.time-window. Upstream's default (0s) accepts
+	// any future timestamp, and one such sample locks the tenant out of
+	// current data.
+	DefaultTooFarInFuture = 10 * time.Minute
 	// DefaultShipInterval is how often each tenant's directory is looked
 	// at for blocks to upload.
 	DefaultShipInterval = 30 * time.Second
@@ -90,9 +95,13 @@ func (h HashringConfig) Routing() bool { return h.File != "" || h.Content != "" 
 // DefaultConfig returns the receiver's defaults.
 func DefaultConfig() Config {
 	return Config{
-		RemoteWriteAddress:  DefaultRemoteWriteAddress,
-		RemoteWrite:         remotewrite.DefaultConfig(),
-		TSDB:                multitsdb.Config{TenantLabel: multitsdb.DefaultTenantLabel, Retention: multitsdb.DefaultRetention},
+		RemoteWriteAddress: DefaultRemoteWriteAddress,
+		RemoteWrite:        remotewrite.DefaultConfig(),
+		TSDB: multitsdb.Config{
+			TenantLabel:    multitsdb.DefaultTenantLabel,
+			Retention:      multitsdb.DefaultRetention,
+			TooFarInFuture: DefaultTooFarInFuture,
+		},
 		MaxConcurrentWrites: handler.DefaultMaxConcurrentWrites,
 		ShipInterval:        DefaultShipInterval,
 		Hashring: HashringConfig{
@@ -123,6 +132,8 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		Default(model.Duration(def.TSDB.Retention).String()), &c.TSDB.Retention)
 	flagutil.DurationVar(cmd.Flag("tsdb.out-of-order.time-window", "How far behind a series' newest sample a sample is still accepted; 0s refuses out-of-order samples.").
 		Default("0s"), &c.TSDB.OutOfOrderWindow)
+	flagutil.DurationVar(cmd.Flag("tsdb.too-far-in-future.time-window", "Samples further than this after the receiver's clock are refused (409); 0s accepts any. One far-future sample would otherwise lock its tenant out of current samples.").
+		Default(model.Duration(def.TSDB.TooFarInFuture).String()), &c.TSDB.TooFarInFuture)
 	flagutil.DurationVar(cmd.Flag("tsdb.min-block-duration", "Duration of the blocks the tenants' heads are cut into.").
 		Default("2h"), &c.TSDB.MinBlockDuration)
 	flagutil.DurationVar(cmd.Flag("tsdb.max-block-duration", "Longest block kept locally (blocks are compacted further in the bucket).").

@@ -108,10 +108,6 @@ func New(cfg Config, deps Deps) (*Receiver, error) {
 		bucket:   deps.Bucket,
 		shippers: map[string]*shipper.Shipper{},
 	}
-	if cfg.Hashring.Routing() {
-		// A tenant's TSDB carries its hashring's external_labels.
-		r.tsdbCfg.TenantLabels = func(tenant string) labels.Labels { return r.router.TenantLabels(tenant) }
-	}
 	limCfg, err := cfg.loadLimits()
 	if err != nil {
 		return nil, err
@@ -122,18 +118,21 @@ func New(cfg Config, deps Deps) (*Receiver, error) {
 			logger.Warn("limits config field accepted but ignored", "field", f)
 		}
 	}
-	r.db, err = multitsdb.New(r.tsdbCfg, logger, deps.Registerer)
-	if err != nil {
-		return nil, err
-	}
-	r.local = limitedStore{db: r.db, lim: r.limiter}
-	var app handler.Appender = r.local
+	var app handler.Appender = localAppender{r}
 	if cfg.Hashring.Routing() {
+		// The router comes first: opening the tenants found on disk asks
+		// it for their hashring's external_labels.
 		if err := r.newRouter(deps); err != nil {
-			return nil, errors.Join(err, r.db.Close())
+			return nil, err
 		}
+		r.tsdbCfg.TenantLabels = r.router.TenantLabels
 		app = r.router
 	}
+	r.db, err = multitsdb.New(r.tsdbCfg, logger, deps.Registerer)
+	if err != nil {
+		return nil, errors.Join(err, r.closePeers())
+	}
+	r.local = limitedStore{db: r.db, lim: r.limiter}
 	r.handler, err = handler.New(dec, app, handler.Options{MaxConcurrent: cfg.MaxConcurrentWrites, Limiter: r.limiter}, logger, deps.Registerer)
 	if err != nil {
 		return nil, errors.Join(err, r.Close())
@@ -163,7 +162,7 @@ func (r *Receiver) newRouter(deps Deps) error {
 	}
 	var local router.Appender
 	if h.LocalEndpoint != "" {
-		local = r.local
+		local = localAppender{r}
 	}
 	r.router, err = router.New(router.Config{
 		LocalEndpoint:     h.LocalEndpoint,
@@ -363,11 +362,22 @@ func (r *Receiver) watchHashrings(ctx context.Context) {
 // Close closes the connections to other nodes and the tenants' TSDBs;
 // their heads stay in the WAL.
 func (r *Receiver) Close() error {
-	var errs []error
-	if r.peers != nil {
-		errs = append(errs, r.peers.Close())
+	return errors.Join(r.closePeers(), r.db.Close())
+}
+
+func (r *Receiver) closePeers() error {
+	if r.peers == nil {
+		return nil
 	}
-	return errors.Join(append(errs, r.db.Close())...)
+	return r.peers.Close()
+}
+
+// localAppender stores on this node (r.local, set once the TSDBs are
+// open, before any write can arrive).
+type localAppender struct{ r *Receiver }
+
+func (a localAppender) Append(ctx context.Context, tenant string, series []remotewrite.Series) (multitsdb.WriteStats, error) {
+	return a.r.local.Append(ctx, tenant, series)
 }
 
 // ship syncs every tenant's shipper every ShipInterval until ctx is done.

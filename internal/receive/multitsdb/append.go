@@ -159,10 +159,18 @@ func (m *MultiTSDB) Append(ctx context.Context, tenantName string, series []remo
 
 	app := t.db.Appender(ctx)
 	var rejected []refused
+	maxT := int64(math.MaxInt64)
+	if m.cfg.TooFarInFuture > 0 {
+		maxT = m.now().Add(m.cfg.TooFarInFuture).UnixMilli()
+	}
 	for i := range series {
 		s := &series[i]
 		var ref storage.SeriesRef
 		for _, smp := range s.Samples {
+			if smp.T > maxT {
+				rejected = append(rejected, refused{series: i, t: smp.T, v: smp.V, err: m.tooFarInFuture()})
+				continue
+			}
 			r, err := app.Append(ref, s.Labels, smp.T, smp.V)
 			switch {
 			case err == nil:
@@ -175,6 +183,14 @@ func (m *MultiTSDB) Append(ctx context.Context, tenantName string, series []remo
 			}
 		}
 		for _, h := range s.Histograms {
+			if h.T > maxT {
+				fh := h.FH
+				if h.H != nil {
+					fh = h.H.ToFloat(nil)
+				}
+				rejected = append(rejected, refused{series: i, t: h.T, fh: fh, err: m.tooFarInFuture()})
+				continue
+			}
 			r, err := app.AppendHistogram(ref, s.Labels, h.T, h.H, h.FH)
 			switch {
 			case err == nil:
@@ -241,6 +257,14 @@ func (m *MultiTSDB) Append(ctx context.Context, tenantName string, series []remo
 		return stats, cerr
 	}
 	return stats, nil
+}
+
+// ErrTooFarInFuture is a sample refused for a timestamp beyond
+// Config.TooFarInFuture from the receiver's clock.
+var ErrTooFarInFuture = errors.New("timestamp too far in the future")
+
+func (m *MultiTSDB) tooFarInFuture() error {
+	return fmt.Errorf("%w: more than %s (--tsdb.too-far-in-future.time-window) after the receiver's clock; check the sender's clock", ErrTooFarInFuture, m.cfg.TooFarInFuture)
 }
 
 // lockedTenant returns the tenant's open TSDB, opening it if needed, with

@@ -68,6 +68,11 @@ type Config struct {
 	// is still accepted (--tsdb.out-of-order.time-window; 0 refuses any
 	// out-of-order sample).
 	OutOfOrderWindow time.Duration
+	// TooFarInFuture refuses samples whose timestamp is further than this
+	// after the receiver's clock (--tsdb.too-far-in-future.time-window); 0
+	// accepts any. One far-future sample would otherwise move the head's
+	// time forward and lock the tenant out of current samples.
+	TooFarInFuture time.Duration
 	// MinBlockDuration and MaxBlockDuration bound the blocks the TSDBs cut
 	// (--tsdb.min-block-duration, --tsdb.max-block-duration; default 2h).
 	MinBlockDuration, MaxBlockDuration time.Duration
@@ -116,6 +121,8 @@ func (cfg Config) Validate() error {
 		return errors.New("no TSDB directory: set --tsdb.path")
 	case cfg.Retention < 0:
 		return errors.New("--tsdb.retention must not be negative (0d keeps blocks forever)")
+	case cfg.TooFarInFuture < 0:
+		return errors.New("--tsdb.too-far-in-future.time-window must not be negative (0s turns the check off)")
 	case cfg.OutOfOrderWindow < 0:
 		return errors.New("--tsdb.out-of-order.time-window must not be negative")
 	case cfg.MinBlockDuration < time.Minute || cfg.MinBlockDuration%time.Millisecond != 0:

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
@@ -90,6 +91,13 @@ func (p *Peers) get(endpoint string) (*peer, error) {
 	}
 	opts := append([]grpc.DialOption{
 		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(storepb.Codec{})),
+		// A restarted node is reconnected to within a second or two;
+		// gRPC's default backoff grows to two minutes, which would keep
+		// a quorum short long after the node is back.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: maxPeerBackoff / 2},
+			MinConnectTimeout: 5 * time.Second,
+		}),
 	}, p.cfg.DialOptions...)
 	if len(p.cfg.DialOptions) == 0 {
 		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))
