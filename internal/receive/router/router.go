@@ -2,13 +2,19 @@
 // goes to the replication-factor nodes the hashring names for it, the
 // local node's share is stored in place and the rest is forwarded over gRPC
 // (thanos.WriteableStore/RemoteWrite, package writepb), and a write is
-// acknowledged once a quorum of replicas of every series stored it.
+// acknowledged once every replica answered and a quorum of replicas of
+// every series stored it.
 //
-// A node that cannot reach quorum answers at once: a peer that failed is
-// skipped for a backoff (Peers), so fewer healthy nodes than a quorum make
-// a fast 503, never a wait per request. Replicas still in flight when the
-// quorum is reached finish in the background, bounded by the forward
-// timeout.
+// Waiting for every replica, not just a quorum, keeps each node's samples
+// of a series in order: a sender sends a series' next samples only after
+// the previous request was acknowledged, so no replica can see them before
+// the previous ones (a replica answering after the acknowledgement would
+// refuse the older samples as out of order and lose its copy). A node that
+// is down costs no wait: a peer that failed is skipped for a backoff
+// (Peers), so its replicas fail at once, and fewer healthy nodes than a
+// quorum make a fast 503. As soon as a series can no longer reach its
+// quorum the request fails; the replicas still in flight finish in the
+// background, bounded by the forward timeout.
 package router
 
 import (
@@ -188,9 +194,9 @@ type result struct {
 	err error
 }
 
-// Append routes series of tenant and returns once every series is stored
-// by a quorum of its replicas, or once one series cannot be any more. The
-// stats are the request's when it succeeds.
+// Append routes series of tenant and returns once every replica answered
+// and every series is stored by a quorum of its replicas, or once one
+// series cannot be any more. The stats are the request's when it succeeds.
 func (r *Router) Append(ctx context.Context, tenant string, series []remotewrite.Series) (multitsdb.WriteStats, error) {
 	ring := r.ring.Load()
 	if ring == nil {
@@ -200,8 +206,9 @@ func (r *Router) Append(ctx context.Context, tenant string, series []remotewrite
 	if err != nil {
 		return multitsdb.WriteStats{}, err
 	}
-	// Replicas outlive the request when the quorum is met early, so they
-	// run on a context of their own bounded by the forward timeout.
+	// Replicas outlive the request when it fails early (or the sender
+	// gives up), so they run on a context of their own bounded by the
+	// forward timeout.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ForwardTimeout)
 	results := make(chan result, len(batches))
 	r.inflight.Add(len(batches))
@@ -266,15 +273,14 @@ func (r *Router) write(ctx context.Context, tenant string, b *batch) error {
 	return err
 }
 
-// await counts stored replicas per series until every series reached the
-// quorum or one cannot.
+// await counts stored replicas per series until every batch answered or
+// one series cannot reach its quorum any more.
 func (r *Router) await(ctx context.Context, tenant string, series []remotewrite.Series, results <-chan result, n int) (multitsdb.WriteStats, error) {
 	rf := int(r.cfg.ReplicationFactor)
 	stored := make([]int, len(series))
 	failed := make([]int, len(series))
 	refused := make([]int, len(series)) // failures a retry cannot fix (4xx)
 	var errs []error
-	quorate := 0
 	for range n {
 		var res result
 		select {
@@ -288,9 +294,6 @@ func (r *Router) await(ctx context.Context, tenant string, series []remotewrite.
 		for _, i := range res.b.index {
 			if res.err == nil {
 				stored[i]++
-				if stored[i] == r.quorum {
-					quorate++
-				}
 				continue
 			}
 			failed[i]++
@@ -301,9 +304,6 @@ func (r *Router) await(ctx context.Context, tenant string, series []remotewrite.
 				r.quorumFailures.Inc()
 				return multitsdb.WriteStats{}, r.quorumError(tenant, series[i], stored[i], refused[i], errs)
 			}
-		}
-		if quorate == len(series) {
-			return stats(series), nil
 		}
 	}
 	// Every batch answered; a series without quorum was returned above.

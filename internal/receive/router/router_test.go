@@ -26,12 +26,21 @@ import (
 type memStore struct {
 	mu      sync.Mutex
 	samples map[string]map[string]int // tenant -> series -> samples stored
+	last    map[string]int64          // series -> newest timestamp stored
+	ooo     int                       // samples refused as out of order
 	fail    error                     // returned by every Append when set
+	delay   time.Duration             // before each Append (a slow node)
 }
 
-func newMemStore() *memStore { return &memStore{samples: map[string]map[string]int{}} }
+func newMemStore() *memStore {
+	return &memStore{samples: map[string]map[string]int{}, last: map[string]int64{}}
+}
 
 func (m *memStore) Append(_ context.Context, tenant string, series []remotewrite.Series) (multitsdb.WriteStats, error) {
+	m.mu.Lock()
+	delay := m.delay
+	m.mu.Unlock()
+	time.Sleep(delay)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.fail != nil {
@@ -42,8 +51,16 @@ func (m *memStore) Append(_ context.Context, tenant string, series []remotewrite
 	}
 	var st multitsdb.WriteStats
 	for _, s := range series {
-		m.samples[tenant][s.Labels.String()] += len(s.Samples)
-		st.Samples += len(s.Samples)
+		key := tenant + s.Labels.String()
+		for _, smp := range s.Samples {
+			if last, ok := m.last[key]; ok && smp.T <= last {
+				m.ooo++ // a TSDB refuses it: this copy is lost
+				continue
+			}
+			m.last[key] = smp.T
+			m.samples[tenant][s.Labels.String()]++
+			st.Samples++
+		}
 	}
 	return st, nil
 }
@@ -162,6 +179,30 @@ func TestRouterReplicates(t *testing.T) {
 				t.Fatalf("%d series replicas stored, want %d (%d series x rf %d)", total, series*int(tc.rf), series, tc.rf)
 			}
 		})
+	}
+}
+
+// A slow replica still gets every series' samples in order: a request is
+// acknowledged only when all replicas answered, so the sender's next
+// request cannot overtake the previous one on the slow node (which would
+// refuse the older samples as out of order and lose its copy).
+func TestRouterSlowReplicaKeepsOrder(t *testing.T) {
+	r, nodes := cluster(t, 3, 3, hashring.AlgorithmKetama)
+	nodes[2].store.mu.Lock()
+	nodes[2].store.delay = 30 * time.Millisecond
+	nodes[2].store.mu.Unlock()
+	const rounds = 10
+	for i := range rounds {
+		if _, err := r.Append(context.Background(), "t", request(20, 1, int64(i)*15000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Wait()
+	for i, n := range nodes {
+		s, k := n.store.count("t")
+		if s != 20 || k != 20*rounds || n.store.ooo != 0 {
+			t.Fatalf("node %d: %d series, %d samples, %d refused out of order; want 20, %d, 0", i, s, k, n.store.ooo, 20*rounds)
+		}
 	}
 }
 
