@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/golang/snappy"
@@ -21,8 +20,10 @@ import (
 const maxErrorBodies = 3
 
 // load is the remote-write traffic of one target: its series split into
-// shards, one sender per shard, requests spread round robin over the
-// target's endpoints.
+// shards, one sender per shard. Sender i sends to endpoint i mod the
+// number of endpoints, as a load balancer in front of several receivers
+// balances Prometheus' keep-alive connections: all samples of a series
+// go through the same endpoint, in order.
 type load struct {
 	client    *http.Client
 	endpoints []string // full URLs of the remote-write endpoints
@@ -31,7 +32,6 @@ type load struct {
 	start     time.Time
 	interval  time.Duration
 	seed      uint64
-	next      atomic.Uint64 // round-robin position over endpoints
 }
 
 // phaseResult is what the senders saw over one phase.
@@ -57,7 +57,8 @@ func (l *load) run(ctx context.Context, from, to int) phaseResult {
 	for i, shard := range l.shards {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(l.seed, uint64(i)<<32|uint64(from)))
-			r := l.sendShard(ctx, newStream(shard, from, to, l.start, l.interval, rng))
+			url := l.endpoints[i%len(l.endpoints)]
+			r := l.sendShard(ctx, url, newStream(shard, from, to, l.start, l.interval, rng))
 			mu.Lock()
 			defer mu.Unlock()
 			res.samples += r.samples
@@ -76,9 +77,9 @@ func (l *load) run(ctx context.Context, from, to int) phaseResult {
 	return res
 }
 
-// sendShard is one sender: it encodes each batch as a snappy-compressed
+// sendShard is one sender posting to url: it encodes each batch as a snappy-compressed
 // remote write 1.0 request, as Prometheus does, and posts it.
-func (l *load) sendShard(ctx context.Context, st *stream) phaseResult {
+func (l *load) sendShard(ctx context.Context, url string, st *stream) phaseResult {
 	var (
 		res  phaseResult
 		req  prompb.WriteRequest
@@ -100,7 +101,6 @@ func (l *load) sendShard(ctx context.Context, st *stream) phaseResult {
 			continue
 		}
 		comp = snappy.Encode(comp[:cap(comp)], raw[size-n:size])
-		url := l.endpoints[(l.next.Add(1)-1)%uint64(len(l.endpoints))]
 		began := time.Now()
 		status, body, err := l.post(ctx, url, comp)
 		res.latencies = append(res.latencies, time.Since(began))

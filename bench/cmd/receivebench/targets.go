@@ -28,7 +28,7 @@ import (
 type target struct {
 	name      string
 	procs     []*e2eutil.Process
-	endpoints []string // remote-write URLs, requests go round robin
+	endpoints []string // remote-write URLs; sender i uses endpoint i mod len
 	// check verifies after the load that what was sent is stored: sent
 	// samples answered 2xx, in series distinct series.
 	check func(ctx context.Context, sent int64) error
@@ -172,31 +172,54 @@ func (e *env) startThreeNodes(ctx context.Context) (*target, string, error) {
 	return t, "", nil
 }
 
+// replicaWait is how long the check waits for the last replicas of the
+// last writes: a write is acknowledged once a quorum stored it.
+const replicaWait = 30 * time.Second
+
 // checkStrata checks that the nodes together stored sent × copies
-// samples (strata_receive_appended_total{kind="sample",result="stored"})
-// and that each node's StoreAPI returns series series. With replication
-// factor 3 over three nodes every node holds every series.
+// samples (strata_receive_appended_total{kind="sample",result="stored"},
+// waiting up to replicaWait for it) and that each node's StoreAPI returns
+// series series. With replication factor 3 over three nodes every node
+// holds every series.
 func checkStrata(ctx context.Context, nodes []*e2eutil.Strata, series int, sent int64, copies int) error {
 	client := &http.Client{Timeout: 30 * time.Second}
 	defer client.CloseIdleConnections()
-	var errs []error
+	want := float64(sent) * float64(copies)
 	var stored float64
-	for _, n := range nodes {
-		page, err := scrape(ctx, client, n.URL()+"/metrics")
-		if err != nil {
-			errs = append(errs, err)
-			continue
+	var other map[string]float64 // samples by result other than stored
+	for deadline := time.Now().Add(replicaWait); ; {
+		stored, other = 0, map[string]float64{}
+		for _, n := range nodes {
+			page, err := scrape(ctx, client, n.URL()+"/metrics")
+			if err != nil {
+				return err
+			}
+			for _, s := range page["strata_receive_appended_total"] {
+				switch {
+				case s.labels["kind"] != "sample":
+				case s.labels["result"] == "stored":
+					stored += s.value
+				default:
+					other[s.labels["result"]] += s.value
+				}
+			}
 		}
-		stored += page.value("strata_receive_appended_total", map[string]string{"kind": "sample", "result": "stored"})
+		if stored >= want || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	var errs []error
+	if stored != want {
+		errs = append(errs, fmt.Errorf("strata_receive_appended_total{kind=\"sample\",result=\"stored\"} is %.0f, want %.0f (other results: %v)", stored, want, other))
+	}
+	for _, n := range nodes {
 		got, err := countStoreSeries(ctx, n.GRPCAddr)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
 		} else if got != series {
 			errs = append(errs, fmt.Errorf("%s: its StoreAPI returns %d series, want %d", n.Name, got, series))
 		}
-	}
-	if want := float64(sent) * float64(copies); len(errs) == 0 && stored != want {
-		errs = append(errs, fmt.Errorf("strata_receive_appended_total{kind=\"sample\",result=\"stored\"} is %.0f, want %.0f", stored, want))
 	}
 	return errors.Join(errs...)
 }
