@@ -21,7 +21,8 @@
 // fresh TSDB, generates the series, sends one warm-up round (which
 // creates every series) and then --rounds rounds, each series hashed to
 // one sender, every request a snappy-compressed prompb.WriteRequest of
-// --batch samples spread round robin over the target's endpoints. Rounds
+// --batch samples, sender i posting to endpoint i mod the number of
+// endpoints (as a balancer pins keep-alive connections). Rounds
 // are virtual scrapes --interval apart, starting an hour or more before
 // now, sent as fast as the target answers. It measures samples/s (wall),
 // samples per CPU-second of the receiving processes (utime+stime from
