@@ -14,7 +14,7 @@ GOLANGCI_LINT_VERSION := 2.15.0
 GOLANGCI_LINT         := $(BIN)/golangci-lint
 PROTO_SRC := pkg/storepb/types.proto pkg/storepb/rpc.proto pkg/infopb/rpc.proto pkg/metadatapb/rpc.proto
 
-.PHONY: all build proto test test-unit test-e2e fuzz deps demo bench bench-store bench-compact lint clean
+.PHONY: all build proto test test-unit test-e2e fuzz deps demo bench bench-store bench-compact bench-receive lint clean
 
 all: build
 
@@ -87,6 +87,10 @@ bench-store: deps
 # bench-compact runs the compactor macro benchmark (compaction and downsampling of a generated bucket).
 bench-compact: deps
 	$(GO) run ./bench/cmd/compactbench
+
+# bench-receive runs the receiver macro benchmark (strata receive vs Prometheus' remote-write receiver, same load).
+bench-receive: deps
+	$(GO) run ./bench/cmd/receivebench
 
 clean:
 	rm -rf $(BIN)
