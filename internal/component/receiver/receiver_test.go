@@ -97,7 +97,7 @@ func newReceiver(t *testing.T, bkt objstore.Bucket) *Receiver {
 type marshaler interface{ Marshal() ([]byte, error) }
 
 // body returns m marshalled and snappy-compressed.
-func body(t *testing.T, m marshaler) []byte {
+func body(t testing.TB, m marshaler) []byte {
 	t.Helper()
 	b, err := m.Marshal()
 	require.NoError(t, err)
