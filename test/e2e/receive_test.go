@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +26,9 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
 
+	"github.com/strata-io/strata/internal/objstore"
+	"github.com/strata-io/strata/internal/testkit"
+	"github.com/strata-io/strata/pkg/metadata"
 	"github.com/strata-io/strata/test/e2e/e2eutil"
 )
 
@@ -52,8 +57,9 @@ type receiveRing struct {
 }
 
 // newReceiveRing picks the addresses of n nodes (the hashrings file must
-// list their gRPC addresses before any starts) without starting them.
-func (e *env) newReceiveRing(name string, n int, rf int) *receiveRing {
+// list their gRPC addresses before any starts) without starting them;
+// extra flags go to every node.
+func (e *env) newReceiveRing(name string, n int, rf int, extra ...string) *receiveRing {
 	e.t.Helper()
 	r := &receiveRing{file: filepath.Join(e.dir, name+"-hashrings.json")}
 	for i := range n {
@@ -76,6 +82,7 @@ func (e *env) newReceiveRing(name string, n int, rf int) *receiveRing {
 			"--receive.replication-factor=" + strconv.Itoa(rf),
 			"--receive.tenant-header=" + tenantHeader,
 		}
+		node.Args = append(node.Args, extra...)
 		r.nodes = append(r.nodes, node)
 	}
 	return r
@@ -348,11 +355,16 @@ func withoutLabel(ss []e2eutil.Series, name string) map[string]e2eutil.Series {
 // sender, and checks what a user sees: the Prometheus data through the
 // querier, writes acknowledged while one node is down and refused with 503
 // without a quorum, no acknowledged sample lost, WAL replay, a hashring
-// change under load, tenancy enforced by the querier and hostile bodies.
+// change under load, tenancy enforced by the querier, hostile bodies, and
+// at the end the blocks the nodes ship to a bucket on shutdown, served by a
+// store gateway.
 func TestReceive(t *testing.T) {
 	t.Parallel()
+	began := time.Now()
 	e := newEnv(t, true)
-	ring := e.newReceiveRing("recv", 3, 3)
+	bucket := objstore.Config{Type: objstore.FILESYSTEM, Config: map[string]any{"directory": filepath.Join(e.dir, "bucket")}}
+	require.NoError(t, os.MkdirAll(filepath.Join(e.dir, "bucket"), 0o755))
+	ring := e.newReceiveRing("recv", 3, 3, "--objstore.config="+marshal(t, bucket))
 	ring.writeHashrings(t, ring.nodes...)
 	e.startRing(ring)
 	qArgs := []string{"--query.replica-label=" + receiveReplicaLabel}
@@ -486,14 +498,23 @@ func TestReceive(t *testing.T) {
 		testHostileWrites(e, ring.nodes[2], q)
 	})
 
+	var acked []rwResult
 	t.Run("availability with one and two nodes down", func(t *testing.T) {
 		e := e.sub(t)
-		testReceiveAvailability(e, ring, q, qArgs)
+		acked = testReceiveAvailability(e, ring, q, qArgs)
 	})
 
 	t.Run("hashring file change under load", func(t *testing.T) {
 		e := e.sub(t)
 		testHashringChange(e)
+	})
+
+	t.Run("blocks shipped on shutdown are served by a store gateway", func(t *testing.T) {
+		e := e.sub(t)
+		if len(acked) == 0 {
+			t.Skip("the availability subtest acknowledged nothing")
+		}
+		testShippedOnShutdown(e, ring, slices.Collect(maps.Values(proms)), q, bucket, began, acked)
 	})
 }
 
@@ -597,8 +618,9 @@ func testHostileWrites(e *env, node *receiveNode, q *e2eutil.Client) {
 
 // testReceiveAvailability kills -9 nodes of ring while a sender writes to
 // node 0: acknowledged with one node down, 503 without a quorum, back once a
-// node returns, and no acknowledged sample lost.
-func testReceiveAvailability(e *env, ring *receiveRing, q *e2eutil.Client, qArgs []string) {
+// node returns, and no acknowledged sample lost. It returns the
+// acknowledged requests.
+func testReceiveAvailability(e *env, ring *receiveRing, q *e2eutil.Client, qArgs []string) []rwResult {
 	t := e.t
 	n0, n1, n2 := ring.nodes[0], ring.nodes[1], ring.nodes[2]
 	const metric = "e2e_sender_total"
@@ -683,6 +705,7 @@ func testReceiveAvailability(e *env, ring *receiveRing, q *e2eutil.Client, qArgs
 		}
 		return missingAcked(got, acked, kill1.Add(-time.Second))
 	})
+	return acked
 }
 
 // missingAcked reports acknowledged samples (before `before`, unless zero)
@@ -759,4 +782,104 @@ func testHashringChange(e *env) {
 		require.Equal(t, http.StatusNoContent, r.status, "phase %q: request at %s: %s", r.phase, time.UnixMilli(r.ts).Format(time.TimeOnly), r.body)
 	}
 	t.Logf("%d requests, all acknowledged, through the hashrings change", len(results))
+}
+
+// testShippedOnShutdown stops the Prometheus senders, records what the
+// ring's querier answers, stops every node of ring with SIGTERM (each must
+// exit 0 after cutting its tenants' heads into blocks and uploading them to
+// bucket), checks the blocks' meta.json, and expects a store gateway on
+// the bucket, behind a querier deduplicating on receive_replica, to answer
+// exactly as the ring did, with every acknowledged sample of the
+// availability sender.
+func testShippedOnShutdown(e *env, ring *receiveRing, proms []*e2eutil.Prometheus, q *e2eutil.Client,
+	bucket objstore.Config, began time.Time, acked []rwResult) {
+	t := e.t
+	for _, p := range proms {
+		require.NoError(t, p.Process.Stop(30*time.Second), "%s exits cleanly on SIGTERM", p.Name)
+	}
+
+	// What the receivers answer once nothing writes any more.
+	end := time.Now()
+	window := fmt.Sprintf("[%ds]", int(end.Sub(began).Seconds())+5)
+	selectors := []string{
+		`e2e_sender_total{tenant_id="team-avail"}`,
+		`up{tenant_id="team-a"}`,
+		`up{tenant_id="team-b"}`,
+		`prometheus_tsdb_head_series{tenant_id="team-b"}`,
+		`{tenant_id="team-nan"}`,
+		`{tenant_id="team-future"}`,
+	}
+	before := map[string][]e2eutil.Series{}
+	for _, sel := range selectors {
+		d, _, err := q.Query(e.ctx, sel+window, end, nil)
+		require.NoError(t, err)
+		require.NotEmpty(t, d.Result, "%s through the receivers", sel)
+		before[sel] = d.Sorted()
+	}
+
+	var wg sync.WaitGroup
+	errs := make([]error, len(ring.nodes))
+	stopped := time.Now()
+	for i, n := range ring.nodes {
+		wg.Go(func() { errs[i] = n.Process.Stop(30 * time.Second) })
+	}
+	wg.Wait()
+	for i, n := range ring.nodes {
+		require.NoError(t, errs[i], "%s exits 0 on SIGTERM after shipping its blocks", n.Name)
+		require.Contains(t, n.Process.Logs(), "flushed and shipped the tenants' heads on shutdown", n.Name)
+	}
+	t.Logf("the %d nodes exited %s after SIGTERM", len(ring.nodes), time.Since(stopped).Round(time.Millisecond))
+
+	// One block or more per node and tenant, labelled with both.
+	bkt, err := objstore.NewBucket(e.ctx, bucket, nil, nil, "")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = bkt.Close() })
+	metas := testkit.BucketMetas(t, bkt)
+	got := map[string]int{}
+	for _, m := range metas {
+		require.Equal(t, metadata.ReceiveSource, m.Thanos.Source, "thanos.source of %s", m.ULID)
+		require.Len(t, m.Thanos.Labels, 2, "thanos.labels of %s are --label and the tenant: %v", m.ULID, m.Thanos.Labels)
+		require.Contains(t, m.Thanos.Labels, tenantLabel, "block %s", m.ULID)
+		require.Contains(t, m.Thanos.Labels, receiveReplicaLabel, "block %s", m.ULID)
+		require.NotZero(t, m.Stats.NumSamples, "block %s has samples", m.ULID)
+		got[m.Thanos.Labels[tenantLabel]+"/"+m.Thanos.Labels[receiveReplicaLabel]]++
+	}
+	want := map[string]int{}
+	for _, tenant := range []string{"team-a", "team-b", "team-avail", "team-nan", "team-future"} {
+		for i := range ring.nodes {
+			want[fmt.Sprintf("%s/%d", tenant, i)] = 1
+		}
+	}
+	require.Equal(t, want, got, "one block per tenant and node (RF=3: every node has every tenant); refused writes left no tenant behind")
+
+	store := e.strata(e2eutil.NewStore(bins.Strata, e.dir, "store-recv", "--objstore.config="+marshal(t, bucket)), true)
+	sq := e.client(e.querier("querier-store-recv", []string{store.GRPCAddr}, "--query.replica-label="+receiveReplicaLabel).URL())
+	for _, sel := range selectors {
+		e.eventually(20*time.Second, sel+" through the store gateway as through the receivers", func() error {
+			d, _, err := sq.Query(e.ctx, sel+window, end, nil)
+			if err != nil {
+				return err
+			}
+			if after := d.Sorted(); !reflect.DeepEqual(before[sel], after) {
+				return fmt.Errorf("receivers %v, store gateway %v", before[sel], after)
+			}
+			return nil
+		})
+	}
+
+	// Deduplicated: one series, each timestamp once, every acknowledged
+	// sample with its value.
+	d, _, err := sq.Query(e.ctx, selectors[0]+window, end, nil)
+	require.NoError(t, err)
+	require.Len(t, d.Result, 1, "%v", keys(d.Result))
+	require.NotContains(t, d.Result[0].Metric, receiveReplicaLabel)
+	vals := d.Result[0].Values
+	samples := map[int64]string{}
+	for i, p := range vals {
+		require.False(t, i > 0 && p.T <= vals[i-1].T, "timestamps strictly increase: %d after %d", p.T, vals[max(i-1, 0)].T)
+		samples[p.T] = p.V
+	}
+	require.NoError(t, missingAcked(samples, acked, time.Time{}))
+	t.Logf("%d blocks shipped; the store gateway returns %d samples of %s, all %d acknowledged among them",
+		len(metas), len(vals), selectors[0], len(acked))
 }
