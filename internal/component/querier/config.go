@@ -141,7 +141,7 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		Default(def.API.Tenancy.DefaultTenant).StringVar(&ten.DefaultTenant)
 	cmd.Flag("query.tenant-label-name", "Label holding a series' tenant; with --query.enforce-tenancy every selector gets <label>=\"<tenant>\".").
 		Default(def.API.Tenancy.LabelName).StringVar(&ten.LabelName)
-	cmd.Flag("query.enforce-tenancy", "Answer each request with its tenant's series only (queries, series, labels and label values).").
+	cmd.Flag("query.enforce-tenancy", "Answer each request with its tenant's series only (queries, series, labels, label values and metadata).").
 		Default(strconv.FormatBool(def.API.Tenancy.Enforce)).BoolVar(&ten.Enforce)
 
 	// /api/v1/status/flags shows the flags as given.

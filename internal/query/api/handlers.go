@@ -476,10 +476,8 @@ func (a *API) metadata(r *http.Request) result {
 		}
 		limit = n
 	}
-	// The metadata StoreAPI call cannot be narrowed to series: with
-	// tenancy enforced, the tenant header is checked but the answer holds
-	// every tenant's metric metadata.
-	if _, apiErr := a.tenantMatcher(r); apiErr != nil {
+	tm, apiErr := a.tenantMatcher(r)
+	if apiErr != nil {
 		return result{err: apiErr}
 	}
 	if a.md == nil {
@@ -490,12 +488,24 @@ func (a *API) metadata(r *http.Request) result {
 		return result{err: apiErr}
 	}
 	defer cancel()
-	md, warnings, err := a.md.MetricMetadata(ctx, r.FormValue("metric"), limit)
+	fetchLimit := limit
+	if tm != nil {
+		// Filtered below: the limit applies to what the tenant sees.
+		fetchLimit = -1
+	}
+	md, warnings, err := a.md.MetricMetadata(ctx, r.FormValue("metric"), fetchLimit)
 	if err != nil {
 		return result{err: execError(err), warnings: warnings}
 	}
 	if md == nil {
 		md = map[string][]metadata.Metadata{}
+	}
+	if tm != nil {
+		// The metadata StoreAPI has no series to scope: keep the metric
+		// families of which the tenant has series.
+		if err := a.scopeMetadata(ctx, r, tm, md); err != nil {
+			return result{err: execError(err), warnings: warnings}
+		}
 	}
 	if limit >= 0 && len(md) > limit {
 		names := make([]string, 0, len(md))
@@ -508,6 +518,49 @@ func (a *API) metadata(r *http.Request) result {
 		}
 	}
 	return result{data: md, warnings: warnings}
+}
+
+// familySuffixes are the suffixes a metric family's series names may add
+// to the family name of its metadata.
+var familySuffixes = []string{"", "_total", "_bucket", "_count", "_sum", "_created", "_info", "_gcount", "_gsum"}
+
+// scopeMetadata removes from md the metric families the tenant of tm has
+// no series of (over the request's start and end, all time by default).
+func (a *API) scopeMetadata(ctx context.Context, r *http.Request, tm *labels.Matcher, md map[string][]metadata.Metadata) (err error) {
+	start, end, opts, bad := a.metadataRange(r)
+	if bad != nil {
+		return bad.err
+	}
+	q, err := a.qc(opts).Querier(timestamp.FromTime(start), timestamp.FromTime(end))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := q.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	names, _, err := q.LabelValues(ctx, model.MetricNameLabel, nil, tm)
+	if err != nil {
+		return err
+	}
+	have := make(map[string]struct{}, len(names))
+	for _, n := range names {
+		have[n] = struct{}{}
+	}
+	for family := range md {
+		keep := false
+		for _, s := range familySuffixes {
+			if _, ok := have[family+s]; ok {
+				keep = true
+				break
+			}
+		}
+		if !keep {
+			delete(md, family)
+		}
+	}
+	return nil
 }
 
 // storeEntry is one endpoint in /api/v1/stores, shaped like Thanos'.
