@@ -33,6 +33,7 @@ import (
 	"github.com/strata-io/strata/internal/receive/hashring"
 	"github.com/strata-io/strata/internal/receive/limits"
 	"github.com/strata-io/strata/internal/receive/multitsdb"
+	"github.com/strata-io/strata/internal/receive/otlp"
 	"github.com/strata-io/strata/internal/receive/remotewrite"
 	"github.com/strata-io/strata/internal/receive/router"
 	"github.com/strata-io/strata/internal/shipper"
@@ -72,6 +73,7 @@ type Receiver struct {
 	dec     *remotewrite.Decoder
 	db      *multitsdb.MultiTSDB
 	handler *handler.Handler
+	otlp    *otlp.Handler
 	bucket  objstore.Bucket
 	router  *router.Router // nil without hashrings
 	peers   *router.Peers
@@ -133,6 +135,7 @@ func New(cfg Config, deps Deps) (*Receiver, error) {
 		return nil, errors.Join(err, r.closePeers())
 	}
 	r.local = limitedStore{db: r.db, lim: r.limiter}
+	r.otlp = otlp.New(dec, app, logger)
 	r.handler, err = handler.New(dec, app, handler.Options{MaxConcurrent: cfg.MaxConcurrentWrites, Limiter: r.limiter}, logger, deps.Registerer)
 	if err != nil {
 		return nil, errors.Join(err, r.Close())
@@ -259,6 +262,8 @@ func (r *Receiver) Run(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(ReceivePath, r.handler)
+	mux.Handle(otlp.Path, r.otlp)
+	mux.Handle(otlp.MetricsPath, r.otlp)
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: readHeaderTimeout,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,9 @@ import (
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
 	"github.com/thanos-io/objstore"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"google.golang.org/grpc"
 
 	"github.com/strata-io/strata/internal/receive/remotewrite"
@@ -293,7 +297,31 @@ func TestRunServesRemoteWrite(t *testing.T) {
 	resp, err = http.Get("http://" + r.RemoteWriteAddr() + "/metrics")
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
-	require.Equal(t, http.StatusNotFound, resp.StatusCode, "the remote-write listener serves the receive path only")
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "the remote-write listener serves the write paths only")
+
+	// OTLP on the same listener, as an OpenTelemetry Collector's otlphttp
+	// exporter with endpoint http://<addr>/api/v1/otlp posts it.
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "checkout")
+	m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName("queue.length")
+	dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
+	dp.SetTimestamp(pcommon.NewTimestampFromTime(time.UnixMilli(now)))
+	dp.SetIntValue(7)
+	pb, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+	require.NoError(t, err)
+	resp, err = http.Post("http://"+r.RemoteWriteAddr()+"/api/v1/otlp/v1/metrics", "application/x-protobuf", bytes.NewReader(pb))
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	got := series(t, r)
+	require.Len(t, got, 2)
+	found := false
+	for lset := range got {
+		found = found || strings.Contains(lset, `__name__="queue_length"`) && strings.Contains(lset, `job="checkout"`)
+	}
+	require.True(t, found, "OTLP gauge stored as queue_length{job=\"checkout\"}: %v", got)
 }
 
 // A process serving no gRPC cannot serve the receiver's StoreAPI.
