@@ -221,4 +221,3 @@ func (c *collector) Rollback() error {
 }
 
 var _ storage.AppenderV2 = (*collector)(nil)
-
