@@ -56,15 +56,40 @@ const (
 )
 
 // v1Wire is a scanned WriteRequest. Its slices are reused from request to
-// request (Decoder.wires); the strings and byte slices alias the message.
+// request (Decoder.wires). Strings are spans of the message, so that the
+// arrays hold no pointers (no write barriers, nothing for the GC to scan).
 type v1Wire struct {
+	msg        []byte
 	series     []v1WireSeries
-	pairs      []labels.Label // series labels, in series order
+	pairs      []v1WirePair // series labels, in series order
 	samples    []Sample
 	exemplars  []v1WireExemplar
-	exPairs    []labels.Label // exemplar labels, in exemplar order
+	exPairs    []v1WirePair // exemplar labels, in exemplar order
 	histograms []prompb.Histogram
 	metadata   []v1WireMetadata
+}
+
+// span is where a string is in the message.
+type span struct{ off, len uint32 }
+
+// v1WirePair is a Label.
+type v1WirePair struct{ name, value span }
+
+// span returns where b, a part of w.msg, is in it.
+func (w *v1Wire) span(b []byte) span {
+	// b's capacity runs to the end of w.msg's.
+	return span{off: uint32(cap(w.msg) - cap(b)), len: uint32(len(b))} //nolint:gosec // scan refuses messages of 4 GiB
+}
+
+// str returns the string at s, aliasing the message.
+func (w *v1Wire) str(s span) string { return alias(w.msg[s.off : s.off+s.len]) }
+
+// appendLabels appends the labels pairs to dst, aliasing the message.
+func (w *v1Wire) appendLabels(dst []labels.Label, pairs []v1WirePair) []labels.Label {
+	for _, p := range pairs {
+		dst = append(dst, labels.Label{Name: w.str(p.name), Value: w.str(p.value)})
+	}
+	return dst
 }
 
 // v1WireSeries says where a series' part of each of v1Wire's arrays ends;
@@ -83,7 +108,7 @@ type v1WireExemplar struct {
 // v1WireMetadata is a MetricMetadata.
 type v1WireMetadata struct {
 	typ                int32
-	family, help, unit []byte
+	family, help, unit span
 }
 
 // maxPooledWire keeps the arrays of rare huge requests out of the pool.
@@ -97,15 +122,13 @@ func (d *Decoder) getWire() *v1Wire {
 }
 
 func (d *Decoder) putWire(w *v1Wire) {
-	if cap(w.pairs) > 16*maxPooledWire || cap(w.series) > maxPooledWire ||
+	if cap(w.pairs) > 16*maxPooledWire || cap(w.samples) > 16*maxPooledWire || cap(w.series) > maxPooledWire ||
 		cap(w.exPairs) > maxPooledWire || cap(w.histograms) > maxPooledWire {
 		return
 	}
 	// Drop references to the message and to the request's histograms.
-	clear(w.pairs)
-	clear(w.exPairs)
+	w.msg = nil
 	clear(w.histograms)
-	clear(w.metadata)
 	w.series = w.series[:0]
 	w.pairs = w.pairs[:0]
 	w.samples = w.samples[:0]
@@ -138,6 +161,10 @@ func (c *converter) slowV1(req *Request, msg []byte) error {
 // scan reads msg, a WriteRequest, into w; false means it is invalid or
 // encoded in a way scan leaves to gogo.
 func (w *v1Wire) scan(msg []byte) bool {
+	if int64(len(msg)) > math.MaxUint32 {
+		return false
+	}
+	w.msg = msg
 	for len(msg) > 0 {
 		num, typ, n := consumeTag(msg)
 		if n < 0 {
@@ -190,7 +217,7 @@ func (w *v1Wire) scanSeries(msg []byte) bool {
 			var ok bool
 			switch num {
 			case fieldSeriesLabels:
-				w.pairs, ok = appendLabel(w.pairs, b)
+				w.pairs, ok = w.appendPair(w.pairs, b)
 			case fieldSeriesSamples:
 				ok = w.scanSample(b)
 			case fieldSeriesExemplars:
@@ -219,8 +246,8 @@ func (w *v1Wire) scanSeries(msg []byte) bool {
 	return true
 }
 
-// appendLabel reads a Label and appends it to pairs.
-func appendLabel(pairs []labels.Label, msg []byte) ([]labels.Label, bool) {
+// appendPair reads a Label and appends it to pairs.
+func (w *v1Wire) appendPair(pairs []v1WirePair, msg []byte) ([]v1WirePair, bool) {
 	var name, value []byte
 	for len(msg) > 0 {
 		num, typ, n := consumeTag(msg)
@@ -250,7 +277,7 @@ func appendLabel(pairs []labels.Label, msg []byte) ([]labels.Label, bool) {
 			msg = msg[n:]
 		}
 	}
-	return append(pairs, labels.Label{Name: alias(name), Value: alias(value)}), true
+	return append(pairs, v1WirePair{name: w.span(name), value: w.span(value)}), true
 }
 
 // scanSample reads a Sample.
@@ -308,7 +335,7 @@ func (w *v1Wire) scanExemplar(msg []byte) bool {
 			}
 			msg = msg[n:]
 			var ok bool
-			if w.exPairs, ok = appendLabel(w.exPairs, b); !ok {
+			if w.exPairs, ok = w.appendPair(w.exPairs, b); !ok {
 				return false
 			}
 		case num == fieldExemplarValue && typ == protowire.Fixed64Type:
@@ -365,11 +392,11 @@ func (w *v1Wire) scanMetadata(msg []byte) bool {
 			msg = msg[n:]
 			switch num {
 			case fieldMetadataFamily:
-				m.family = b
+				m.family = w.span(b)
 			case fieldMetadataHelp:
-				m.help = b
+				m.help = w.span(b)
 			default:
-				m.unit = b
+				m.unit = w.span(b)
 			}
 		case num == fieldMetadataType, num == fieldMetadataFamily, num == fieldMetadataHelp, num == fieldMetadataUnit:
 			return false
@@ -391,16 +418,20 @@ func (c *converter) build(req *Request, w *v1Wire) error {
 	// Added strings alias the message: a labels implementation that keeps
 	// them (slicelabels) must copy them. The default one always copies.
 	c.b.SetUnsafeAdd(true)
+	if cap(c.pairs) < 32 {
+		c.pairs = make([]labels.Label, 0, 32)
+	}
 	st := newStore(counts{len(w.samples), len(w.histograms), len(w.exemplars)})
 	st.samples = append(st.samples, w.samples...)
 	req.Series = make([]Series, len(w.series))
 	var prev v1WireSeries
 	for i, ws := range w.series {
 		s := &req.Series[i]
-		c.pairs = w.pairs[prev.pairs:ws.pairs]
+		c.pairs = w.appendLabels(c.pairs[:0], w.pairs[prev.pairs:ws.pairs])
+		metric := metricName(c.pairs)
 		// The error's strings must not alias the message.
 		serr := func(label string, err error) error {
-			return &SeriesError{Series: i, Metric: strings.Clone(metricName(w.pairs[prev.pairs:ws.pairs])), Label: strings.Clone(label), Err: err}
+			return &SeriesError{Series: i, Metric: strings.Clone(metric), Label: strings.Clone(label), Err: err}
 		}
 		ls, lerr := c.labels(true, true)
 		if lerr != nil {
@@ -434,7 +465,7 @@ func (c *converter) build(req *Request, w *v1Wire) error {
 			}
 			for j := prev.exemplars; j < ws.exemplars; j++ {
 				ep := &w.exemplars[j]
-				c.pairs = w.exPairs[exPrev:ep.pairs]
+				c.pairs = w.appendLabels(c.pairs[:0], w.exPairs[exPrev:ep.pairs])
 				exPrev = ep.pairs
 				ls, lerr := c.labels(false, false)
 				if lerr != nil {
@@ -446,16 +477,16 @@ func (c *converter) build(req *Request, w *v1Wire) error {
 		}
 		prev = ws
 	}
-	c.pairs = nil
+	clear(c.pairs)
 	if len(w.metadata) > 0 {
 		req.Metadata = make([]FamilyMetadata, len(w.metadata))
 		for i, m := range w.metadata {
 			req.Metadata[i] = FamilyMetadata{
-				Family: string(m.family),
+				Family: strings.Clone(w.str(m.family)),
 				Metadata: metadata.Metadata{
 					Type: v1MetricType(prompb.MetricMetadata_MetricType(m.typ)),
-					Unit: string(m.unit),
-					Help: string(m.help),
+					Unit: strings.Clone(w.str(m.unit)),
+					Help: strings.Clone(w.str(m.help)),
 				},
 			}
 		}
