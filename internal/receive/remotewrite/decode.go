@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/golang/snappy"
-	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 )
 
 // Media types and headers of remote write.
@@ -40,8 +39,9 @@ type Decoder struct {
 	// bufs holds *[]byte buffers for compressed and decoded bodies: the
 	// decoded form copies what it keeps, so they are reused.
 	bufs sync.Pool
-	// wires holds *v1Wire scratch arrays of decodeV1.
-	wires sync.Pool
+	// wires and wiresV2 hold the scratch arrays of decodeV1 and decodeV2.
+	wires   sync.Pool
+	wiresV2 sync.Pool
 }
 
 // NewDecoder returns a Decoder for cfg.
@@ -131,11 +131,7 @@ func (d *Decoder) decodeBody(version Version, tenant string, body []byte) (*Requ
 			return nil, err
 		}
 	default:
-		var wr writev2.Request
-		if err := wr.Unmarshal(msg); err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrProtobuf, protoV2, err)
-		}
-		if err := c.fromV2(req, &wr); err != nil {
+		if err := d.decodeV2(&c, req, msg); err != nil {
 			return nil, err
 		}
 	}

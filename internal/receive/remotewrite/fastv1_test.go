@@ -18,16 +18,21 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// decodeV1With decodes the 1.0 message msg as decodeBody does, with the
-// fast decoder or with gogo's unmarshalling and the converter.
-func decodeV1With(d *Decoder, msg []byte, fast bool) (*Request, error) {
-	req := &Request{Version: V1, Tenant: "t"}
+// decodeWith decodes the message msg of version v as decodeBody does,
+// with the fast decoder or with gogo's unmarshalling and the converter.
+func decodeWith(d *Decoder, v Version, msg []byte, fast bool) (*Request, error) {
+	req := &Request{Version: v, Tenant: "t"}
 	c := converter{scheme: d.cfg.NameValidation}
 	var err error
-	if fast {
+	switch {
+	case v == V1 && fast:
 		err = d.decodeV1(&c, req, msg)
-	} else {
+	case v == V1:
 		err = c.slowV1(req, msg)
+	case fast:
+		err = d.decodeV2(&c, req, msg)
+	default:
+		err = c.slowV2(req, msg)
 	}
 	if err != nil {
 		return nil, err
@@ -35,18 +40,18 @@ func decodeV1With(d *Decoder, msg []byte, fast bool) (*Request, error) {
 	return req, nil
 }
 
-// checkSameV1 decodes msg both ways and fails unless the results are the
+// checkSame decodes msg both ways and fails unless the results are the
 // same. The fast decoder gets a copy of msg that is overwritten before the
 // comparison, so that a result aliasing the message shows. It returns
 // whether the message decoded without error.
-func checkSameV1(t testing.TB, d *Decoder, msg []byte) bool {
+func checkSame(t testing.TB, d *Decoder, v Version, msg []byte) bool {
 	t.Helper()
 	buf := bytes.Clone(msg)
-	fastReq, fastErr := decodeV1With(d, buf, true)
+	fastReq, fastErr := decodeWith(d, v, buf, true)
 	for i := range buf {
 		buf[i] = 0xa5
 	}
-	slowReq, slowErr := decodeV1With(d, msg, false)
+	slowReq, slowErr := decodeWith(d, v, msg, false)
 	if slowErr != nil || fastErr != nil {
 		if slowErr == nil || fastErr == nil {
 			t.Fatalf("fast decoder: %v, gogo: %v", fastErr, slowErr)
@@ -69,11 +74,17 @@ func checkSameV1(t testing.TB, d *Decoder, msg []byte) bool {
 	return true
 }
 
+func checkSameV1(t testing.TB, d *Decoder, msg []byte) bool {
+	t.Helper()
+	return checkSame(t, d, V1, msg)
+}
+
 // sameErrs reports whether a and b wrap the same package errors.
 func sameErrs(a, b error) bool {
 	for _, e := range []error{
 		ErrProtobuf, ErrMissingMetricName, ErrInvalidMetricName, ErrEmptyLabelName, ErrInvalidLabelName,
 		ErrInvalidLabelValue, ErrDuplicateLabelName, ErrUnsortedLabels, ErrInvalidHistogram,
+		ErrLabelRefs, ErrSymbolRef, ErrSymbolsTable, ErrSamplesAndHistograms,
 	} {
 		if errors.Is(a, e) != errors.Is(b, e) {
 			return false
@@ -369,7 +380,7 @@ func TestFastV1NoAlias(t *testing.T) {
 		Metadata: []prompb.MetricMetadata{{Type: prompb.MetricMetadata_GAUGE, MetricFamilyName: "up", Help: "Up.", Unit: "s"}},
 	})
 	buf := bytes.Clone(msg)
-	req, err := decodeV1With(d, buf, true)
+	req, err := decodeWith(d, V1, buf, true)
 	require.NoError(t, err)
 	for i := range buf {
 		buf[i] = 'x'
