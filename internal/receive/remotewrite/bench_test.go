@@ -87,3 +87,40 @@ func BenchmarkDecodeV1(b *testing.B) { benchDecode(b, benchV1(b), ContentTypeV1)
 
 // BenchmarkDecodeV2 decodes a 2000-series 2.0 request.
 func BenchmarkDecodeV2(b *testing.B) { benchDecode(b, benchV2(b), ContentTypeV2) }
+
+// BenchmarkMessage decodes and converts a decompressed 2000-series message
+// with the fast decoder and with gogo's unmarshalling, in one run so that
+// they compare under the same load.
+func BenchmarkMessage(b *testing.B) {
+	d := newDecoder(b, nil)
+	for _, v := range []Version{V1, V2} {
+		body := benchV1(b)
+		if v == V2 {
+			body = benchV2(b)
+		}
+		msg, err := snappy.Decode(nil, body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, fast := range []bool{true, false} {
+			name := "v1"
+			if v == V2 {
+				name = "v2"
+			}
+			if fast {
+				name += "/fast"
+			} else {
+				name += "/gogo"
+			}
+			b.Run(name, func(b *testing.B) {
+				b.SetBytes(int64(len(msg)))
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := decodeWith(d, v, msg, fast); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -12,8 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/golang/snappy"
-	"github.com/prometheus/prometheus/prompb"
-	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 )
 
 // Media types and headers of remote write.
@@ -41,6 +39,9 @@ type Decoder struct {
 	// bufs holds *[]byte buffers for compressed and decoded bodies: the
 	// decoded form copies what it keeps, so they are reused.
 	bufs sync.Pool
+	// wires and wiresV2 hold the scratch arrays of decodeV1 and decodeV2.
+	wires   sync.Pool
+	wiresV2 sync.Pool
 }
 
 // NewDecoder returns a Decoder for cfg.
@@ -126,19 +127,11 @@ func (d *Decoder) decodeBody(version Version, tenant string, body []byte) (*Requ
 	c := converter{scheme: d.cfg.NameValidation}
 	switch version {
 	case V1:
-		var wr prompb.WriteRequest
-		if err := wr.Unmarshal(msg); err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrProtobuf, protoV1, err)
-		}
-		if err := c.fromV1(req, &wr); err != nil {
+		if err := d.decodeV1(&c, req, msg); err != nil {
 			return nil, err
 		}
 	default:
-		var wr writev2.Request
-		if err := wr.Unmarshal(msg); err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrProtobuf, protoV2, err)
-		}
-		if err := c.fromV2(req, &wr); err != nil {
+		if err := d.decodeV2(&c, req, msg); err != nil {
 			return nil, err
 		}
 	}
