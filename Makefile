@@ -34,11 +34,14 @@ proto:
 		$(PROTO_SRC)
 
 # deps builds the real third-party servers the tests start: Prometheus and
-# promtool from the Prometheus module in go.mod (cached by go build), and the
-# object-storage servers and memcached (scripts/install-test-deps.sh: versitygw
-# for S3, fake-gcs-server for GCS, Azurite for Azure; idempotent).
+# promtool from the Prometheus module in go.mod (cached by go build),
+# Alertmanager and amtool from the Alertmanager module at go.mod's version
+# (scripts/build-alertmanager.sh), and the object-storage servers and
+# memcached (scripts/install-test-deps.sh: versitygw for S3, fake-gcs-server
+# for GCS, Azurite for Azure; idempotent).
 deps: build
 	$(GO) build -o $(BIN)/ github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool
+	GO=$(GO) ./scripts/build-alertmanager.sh
 	./scripts/install-test-deps.sh
 
 # test is the one test command (README, CI): vet, lint, unit tests with the

@@ -1,8 +1,9 @@
-// Package e2e runs Strata as users do: real `strata`, `prometheus` and
-// `promtool` processes on 127.0.0.1, asserted through the HTTP API.
+// Package e2e runs Strata as users do: real `strata`, `prometheus`,
+// `promtool` and `alertmanager` processes on 127.0.0.1, asserted through the
+// HTTP API.
 //
-// TestMain builds the three binaries into .bin/ (cheap when the go build cache
-// is warm). When a build fails, the tests that need the binary fail under
+// TestMain builds the binaries into .bin/ (cheap when the go build cache is
+// warm). When a build fails, the tests that need the binary fail under
 // CI=true and are skipped otherwise, with the build output in the message.
 package e2e
 
@@ -25,6 +26,8 @@ var (
 	bins           e2eutil.Binaries
 	promBuildErr   error
 	strataBuildErr error
+	amBin          string // .bin/alertmanager; amtool is beside it
+	amBuildErr     error
 	ports          = e2eutil.NewPorts()
 )
 
@@ -44,10 +47,11 @@ func runMain(m *testing.M) int {
 	var wg sync.WaitGroup
 	wg.Go(func() { bins, promBuildErr = e2eutil.BuildPrometheus(ctx, root) })
 	wg.Go(func() { _, strataBuildErr = e2eutil.BuildStrata(ctx, root) })
+	wg.Go(func() { amBin, amBuildErr = e2eutil.BuildAlertmanager(ctx, root) })
 	wg.Wait()
-	fmt.Fprintf(os.Stderr, "e2e: binaries built in %s (prometheus: %v, strata: %v)\n",
-		time.Since(start).Round(time.Millisecond), errOrOK(promBuildErr), errOrOK(strataBuildErr))
-	for what, err := range map[string]error{"prometheus": promBuildErr, "strata": strataBuildErr} {
+	fmt.Fprintf(os.Stderr, "e2e: binaries built in %s (prometheus: %v, strata: %v, alertmanager: %v)\n",
+		time.Since(start).Round(time.Millisecond), errOrOK(promBuildErr), errOrOK(strataBuildErr), errOrOK(amBuildErr))
+	for what, err := range map[string]error{"prometheus": promBuildErr, "strata": strataBuildErr, "alertmanager": amBuildErr} {
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: build %s: %v\n", what, err)
 		}
@@ -78,4 +82,11 @@ func requireBinaries(t *testing.T, needStrata bool) {
 	if needStrata {
 		testkit.RequireOrSkip(t, "build strata", strataBuildErr)
 	}
+}
+
+// requireAlertmanager fails (under CI=true) or skips the test when
+// alertmanager could not be built.
+func requireAlertmanager(t *testing.T) {
+	t.Helper()
+	testkit.RequireOrSkip(t, "build alertmanager (scripts/build-alertmanager.sh)", amBuildErr)
 }
