@@ -8,9 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/strata-io/strata/bench/benchutil"
 	"github.com/strata-io/strata/test/e2e/e2eutil"
 )
@@ -20,7 +17,7 @@ type compactResult struct {
 	// elapsed is from process start to the end of the first successful
 	// run (its timestamp gauge), or to the moment the run was seen done.
 	elapsed time.Duration
-	metrics metricsPage
+	metrics benchutil.MetricsPage
 	mem     benchutil.ProcMem
 	phases  phaseTimes
 }
@@ -56,7 +53,7 @@ func runCompactor(ctx context.Context, bin, dir, objstoreFlag string, cfg config
 		return nil, benchutil.WithLog(err, comp.Process)
 	}
 	res := &compactResult{metrics: page, phases: readPhaseTimes(comp.Process.LogPath())}
-	if ts := page.value("strata_compact_last_successful_run_timestamp_seconds", "", ""); ts > 0 {
+	if ts := page.Sum("strata_compact_last_successful_run_timestamp_seconds", nil); ts > 0 {
 		res.elapsed = time.Unix(0, int64(ts*1e9)).Sub(begin)
 	} else {
 		res.elapsed = time.Since(begin)
@@ -67,7 +64,7 @@ func runCompactor(ctx context.Context, bin, dir, objstoreFlag string, cfg config
 	if err := comp.Process.Stop(stopTimeout); err != nil {
 		logger.Warn("compactor did not stop cleanly", "err", err)
 	}
-	if res.phases.runFailed || page.value("strata_compact_last_successful_run_timestamp_seconds", "", "") == 0 {
+	if res.phases.runFailed || page.Sum("strata_compact_last_successful_run_timestamp_seconds", nil) == 0 {
 		return res, fmt.Errorf("the compactor's first run had failures: see %s", comp.Process.LogPath())
 	}
 	return res, nil
@@ -77,18 +74,18 @@ func runCompactor(ctx context.Context, bin, dir, objstoreFlag string, cfg config
 // its first run ended: a last-successful-run timestamp, a run failure, or
 // the "compactor run done" log line (a run with failed groups). It
 // returns the last page.
-func waitFirstRun(ctx context.Context, client *http.Client, comp *e2eutil.Strata) (metricsPage, error) {
+func waitFirstRun(ctx context.Context, client *http.Client, comp *e2eutil.Strata) (benchutil.MetricsPage, error) {
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
 	var lastErr error
 	for {
-		page, err := scrape(ctx, client, comp.URL()+"/metrics")
+		page, err := benchutil.Scrape(ctx, client, comp.URL()+"/metrics")
 		if err == nil {
-			runs := page.value("strata_compact_runs_total", "", "")
+			runs := page.Sum("strata_compact_runs_total", nil)
 			switch {
-			case page.value("strata_compact_run_failures_total", "", "") > 0:
+			case page.Sum("strata_compact_run_failures_total", nil) > 0:
 				return page, errors.New("the compactor's run failed (strata_compact_run_failures_total > 0)")
-			case runs >= 1 && page.value("strata_compact_last_successful_run_timestamp_seconds", "", "") > 0:
+			case runs >= 1 && page.Sum("strata_compact_last_successful_run_timestamp_seconds", nil) > 0:
 				return page, nil
 			case runs >= 1 && readPhaseTimes(comp.Process.LogPath()).runDone:
 				return page, nil
@@ -103,78 +100,4 @@ func waitFirstRun(ctx context.Context, client *http.Client, comp *e2eutil.Strata
 		case <-tick.C:
 		}
 	}
-}
-
-// sample is one sample of a scraped metric.
-type sample struct {
-	labels map[string]string
-	value  float64
-}
-
-// metricsPage holds a scraped /metrics page: the samples of counters,
-// gauges and untyped metrics by metric name.
-type metricsPage map[string][]sample
-
-// value sums the samples of name, only those whose label label equals
-// want when label is not empty. It is 0 when there is none.
-func (p metricsPage) value(name, label, want string) float64 {
-	var sum float64
-	for _, s := range p[name] {
-		if label == "" || s.labels[label] == want {
-			sum += s.value
-		}
-	}
-	return sum
-}
-
-// by sums the samples of name by the value of label.
-func (p metricsPage) by(name, label string) map[string]float64 {
-	out := map[string]float64{}
-	for _, s := range p[name] {
-		out[s.labels[label]] += s.value
-	}
-	return out
-}
-
-// scrape reads a /metrics page in the Prometheus text format.
-func scrape(ctx context.Context, client *http.Client, url string) (metricsPage, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "text/plain")
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", url, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", url, err)
-	}
-	page := metricsPage{}
-	for name, mf := range fams {
-		for _, m := range mf.GetMetric() {
-			s := sample{labels: map[string]string{}}
-			for _, lp := range m.GetLabel() {
-				s.labels[lp.GetName()] = lp.GetValue()
-			}
-			switch {
-			case m.GetCounter() != nil:
-				s.value = m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				s.value = m.GetGauge().GetValue()
-			case m.GetUntyped() != nil:
-				s.value = m.GetUntyped().GetValue()
-			default:
-				continue // summaries and histograms are not used
-			}
-			page[name] = append(page[name], s)
-		}
-	}
-	return page, nil
 }

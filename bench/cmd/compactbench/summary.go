@@ -51,14 +51,14 @@ func printRun(w io.Writer, before, after []blockInfo, res *compactResult) {
 	fmt.Fprintf(w, "run            %s from process start to the end of the first successful run (logged run: %s)\n",
 		res.elapsed.Round(time.Millisecond), pt.run.Round(time.Millisecond))
 	fmt.Fprintf(w, "               %s input samples per second of run\n", rate(float64(inSamples), res.elapsed))
-	compacted := m.value("strata_compact_samples_compacted_total", "", "")
+	compacted := m.Sum("strata_compact_samples_compacted_total", nil)
 	fmt.Fprintf(w, "compaction     %.0f compactions of %.0f blocks, %.0f samples compacted (each level counts its inputs again)\n",
-		m.value("strata_compact_compactions_total", "", ""), m.value("strata_compact_blocks_compacted_total", "", ""), compacted)
+		m.Sum("strata_compact_compactions_total", nil), m.Sum("strata_compact_blocks_compacted_total", nil), compacted)
 	fmt.Fprintf(w, "               %s samples/s over %s in groups (download+merge+upload); merging alone %s: %s samples/s\n",
 		rate(compacted, pt.compact), pt.compact.Round(time.Millisecond), pt.merge.Round(time.Millisecond), rate(compacted, pt.merge))
 	for _, res := range []int64{metadata.Resolution5m, metadata.Resolution1h} {
 		res5 := metadata.ResolutionName(res)
-		n := m.value("strata_compact_blocks_downsampled_total", "resolution", res5)
+		n := m.Sum("strata_compact_blocks_downsampled_total", map[string]string{"resolution": res5})
 		var in uint64
 		for _, id := range pt.downsampledFrom[res5] {
 			if b, ok := byID(after, id); ok {
@@ -70,18 +70,18 @@ func printRun(w io.Writer, before, after []blockInfo, res *compactResult) {
 			res5, n, in, d.Round(time.Millisecond), rate(float64(in), d))
 	}
 	fmt.Fprintf(w, "uploaded       %s (strata_compact_bytes_uploaded_total)\n",
-		benchutil.MiB(int64(m.value("strata_compact_bytes_uploaded_total", "", ""))))
+		benchutil.MiB(int64(m.Sum("strata_compact_bytes_uploaded_total", nil))))
 	fmt.Fprintf(w, "memory         compactor peak RSS (VmHWM) %s; at the end RSS anon %s, RSS file %s\n",
 		benchutil.MiB(res.mem.HWM), benchutil.MiB(res.mem.Anon), benchutil.MiB(res.mem.File))
 	fmt.Fprintf(w, "failures       groups %.0f, compactions %.0f, downsamplings %.0f, no-compact marks %.0f\n",
-		m.value("strata_compact_group_failures_total", "", ""), m.value("strata_compact_compaction_failures_total", "", ""),
-		m.value("strata_compact_downsample_failures_total", "", ""), m.value("strata_compact_blocks_marked_total", "marker", "no-compact"))
+		m.Sum("strata_compact_group_failures_total", nil), m.Sum("strata_compact_compaction_failures_total", nil),
+		m.Sum("strata_compact_downsample_failures_total", nil), m.Sum("strata_compact_blocks_marked_total", map[string]string{"marker": "no-compact"}))
 }
 
 // printRequests gives the compactor's bucket requests, in all and per
 // input block.
-func printRequests(w io.Writer, inputBlocks int, m metricsPage) {
-	ops := m.by(opsMetric, "operation")
+func printRequests(w io.Writer, inputBlocks int, m benchutil.MetricsPage) {
+	ops := m.By(opsMetric, "operation")
 	names := slices.Clone(operations)
 	for _, k := range slices.Sorted(maps.Keys(ops)) {
 		if !slices.Contains(names, k) {

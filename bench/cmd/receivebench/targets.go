@@ -190,17 +190,17 @@ func checkStrata(ctx context.Context, nodes []*e2eutil.Strata, series int, sent 
 	for deadline := time.Now().Add(replicaWait); ; {
 		stored, other = 0, map[string]float64{}
 		for _, n := range nodes {
-			page, err := scrape(ctx, client, n.URL()+"/metrics")
+			page, err := benchutil.Scrape(ctx, client, n.URL()+"/metrics")
 			if err != nil {
 				return err
 			}
 			for _, s := range page["strata_receive_appended_total"] {
 				switch {
-				case s.labels["kind"] != "sample":
-				case s.labels["result"] == "stored":
-					stored += s.value
+				case s.Labels["kind"] != "sample":
+				case s.Labels["result"] == "stored":
+					stored += s.Value
 				default:
-					other[s.labels["result"]] += s.value
+					other[s.Labels["result"]] += s.Value
 				}
 			}
 		}
@@ -267,15 +267,15 @@ func countStoreSeries(ctx context.Context, addr string) (int, error) {
 func checkPrometheus(ctx context.Context, prom *e2eutil.Prometheus, cfg config, sent int64) error {
 	client := &http.Client{Timeout: 30 * time.Second}
 	defer client.CloseIdleConnections()
-	page, err := scrape(ctx, client, prom.URL()+"/metrics")
+	page, err := benchutil.Scrape(ctx, client, prom.URL()+"/metrics")
 	if err != nil {
 		return err
 	}
 	var errs []error
-	if got := page.value("prometheus_tsdb_head_samples_appended_total", nil); got != float64(sent) {
+	if got := page.Sum("prometheus_tsdb_head_samples_appended_total", nil); got != float64(sent) {
 		errs = append(errs, fmt.Errorf("prometheus_tsdb_head_samples_appended_total is %.0f, want %d", got, sent))
 	}
-	if got := page.value("prometheus_tsdb_head_series", nil); got != float64(cfg.series) {
+	if got := page.Sum("prometheus_tsdb_head_series", nil); got != float64(cfg.series) {
 		errs = append(errs, fmt.Errorf("prometheus_tsdb_head_series is %.0f, want %d", got, cfg.series))
 	}
 	c := e2eutil.NewClient(prom.URL())
