@@ -73,3 +73,10 @@ func AddExternalLabels(g *RuleGroup, ext labels.Labels) {
 		}
 	}
 }
+
+// Endpoint is a client of one endpoint's Rules API, named for warnings and
+// errors (e.g. by its address).
+type Endpoint interface {
+	RulesClient
+	String() string
+}
