@@ -158,8 +158,6 @@ func fromLabelSet(ls *storepb.LabelSet) labels.Labels {
 	return storepb.LabelsFromProto(ls.GetLabels())
 }
 
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
-
 // GroupFromJSON converts a group of Prometheus' JSON to the wire form.
 // Alerts lose keepFiringSince, which the wire form does not carry.
 func GroupFromJSON(g *JSONRuleGroup) *RuleGroup {
