@@ -12,7 +12,7 @@ LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
              -X github.com/prometheus/common/version.Branch=main
 GOLANGCI_LINT_VERSION := 2.15.0
 GOLANGCI_LINT         := $(BIN)/golangci-lint
-PROTO_SRC := pkg/storepb/types.proto pkg/storepb/rpc.proto pkg/infopb/rpc.proto pkg/metadatapb/rpc.proto
+PROTO_SRC := pkg/storepb/types.proto pkg/storepb/rpc.proto pkg/infopb/rpc.proto pkg/metadatapb/rpc.proto pkg/rulespb/rpc.proto
 
 .PHONY: all build proto test test-unit test-e2e fuzz deps demo bench bench-store bench-compact bench-receive lint clean
 

@@ -392,6 +392,7 @@ type client struct {
 	noStore   bool // the last good Info said the Store API is not served
 	withoutRL bool
 	metadata  bool // the last good Info said the Metadata API is served
+	rules     bool // the last good Info said the Rules API is served
 }
 
 func newClient(addr string, conn *grpc.ClientConn) *client {
@@ -456,6 +457,7 @@ func (c *client) check(ctx context.Context, timeout time.Duration) error {
 		c.noStore = true
 	}
 	c.metadata = resp.GetMetricMetadata() != nil
+	c.rules = resp.GetRules() != nil
 	return nil
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/strata-io/strata/internal/store/proxy"
 	"github.com/strata-io/strata/pkg/infopb"
 	"github.com/strata-io/strata/pkg/metadatapb"
+	"github.com/strata-io/strata/pkg/rulespb"
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
@@ -49,6 +50,7 @@ type Querier struct {
 	set    *endpoint.Set
 	proxy  *proxy.Proxy
 	md     *metadata.Fanout
+	rules  *iquery.RulesFanout
 	api    *api.API
 }
 
@@ -108,6 +110,8 @@ func New(cfg Config, deps Deps) (*Querier, error) {
 		}
 	}
 	q.api = api.New(acfg, engine, qc, storeLister{q}, q.md, logger, reg)
+	q.rules = iquery.NewRulesFanout(set.RulesClients)
+	q.api.SetRules(q.rules)
 	return q, nil
 }
 
@@ -119,7 +123,7 @@ func (q *Querier) clients() []store.Client {
 }
 
 // Register serves the HTTP API v1 and the UI on mux, and the querier's
-// StoreAPI, Info and Metadata on srv (when there is one), so that queriers
+// StoreAPI, Info, Metadata and Rules on srv (when there is one), so that queriers
 // stack.
 func (q *Querier) Register(mux *http.ServeMux, srv grpc.ServiceRegistrar) {
 	q.api.Register(mux, "")
@@ -128,6 +132,7 @@ func (q *Querier) Register(mux *http.ServeMux, srv grpc.ServiceRegistrar) {
 		storepb.RegisterStoreServer(srv, q.proxy)
 		infopb.RegisterInfoServer(srv, &infoServer{proxy: q.proxy})
 		metadatapb.RegisterMetadataServer(srv, metadata.NewServer(q.md))
+		rulespb.RegisterRulesServer(srv, iquery.NewRulesServer(q.rules, q.cfg.API.ReplicaLabels))
 	}
 }
 
@@ -198,5 +203,6 @@ func (s *infoServer) Info(context.Context, *infopb.InfoRequest) (*infopb.InfoRes
 		},
 		Query:          &infopb.QueryAPIInfo{},
 		MetricMetadata: &infopb.MetricMetadataInfo{},
+		Rules:          &infopb.RulesInfo{},
 	}, nil
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/strata-io/strata/internal/store/promstore"
 	"github.com/strata-io/strata/pkg/infopb"
 	"github.com/strata-io/strata/pkg/metadatapb"
+	"github.com/strata-io/strata/pkg/rulespb"
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
@@ -149,7 +150,7 @@ func New(cfg Config, deps Deps) (*Sidecar, error) {
 	return s, nil
 }
 
-// Register serves the StoreAPI, Info and Metadata of Prometheus on srv.
+// Register serves the StoreAPI, Info, Metadata and Rules of Prometheus on srv.
 // The sidecar has no HTTP API of its own.
 func (s *Sidecar) Register(_ *http.ServeMux, srv grpc.ServiceRegistrar) {
 	if srv == nil {
@@ -159,6 +160,7 @@ func (s *Sidecar) Register(_ *http.ServeMux, srv grpc.ServiceRegistrar) {
 	storepb.RegisterStoreServer(srv, s.prom)
 	infopb.RegisterInfoServer(srv, s.prom)
 	metadatapb.RegisterMetadataServer(srv, s.prom)
+	rulespb.RegisterRulesServer(srv, s.prom)
 }
 
 // Ready reports ready once Prometheus answered at startup (and, when

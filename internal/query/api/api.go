@@ -120,6 +120,7 @@ type API struct {
 	qc       query.QueryableCreator
 	stores   StoreStatuser
 	md       MetadataFetcher
+	rulesSrc RulesFetcher // nil: no rules (SetRules)
 	parser   parser.Parser
 	slots    chan struct{} // nil: no bound on concurrent queries
 	logger   *slog.Logger

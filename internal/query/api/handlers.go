@@ -608,16 +608,8 @@ func (a *API) notFound(r *http.Request) result {
 	return errResult(errorNotFound, fmt.Errorf("unknown API endpoint %s", r.URL.Path))
 }
 
-// The querier evaluates no rules and scrapes no targets; these answers let
-// Grafana's and Prometheus UI's probes succeed.
-
-func (a *API) rules(*http.Request) result {
-	return result{data: map[string]any{"groups": []struct{}{}}}
-}
-
-func (a *API) alerts(*http.Request) result {
-	return result{data: map[string]any{"alerts": []struct{}{}}}
-}
+// The querier scrapes no targets; this answer lets Grafana's and
+// Prometheus UI's probes succeed.
 
 func (a *API) targets(*http.Request) result {
 	return result{data: map[string]any{

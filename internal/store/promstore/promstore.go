@@ -26,6 +26,7 @@ import (
 
 	"github.com/strata-io/strata/pkg/infopb"
 	"github.com/strata-io/strata/pkg/metadatapb"
+	"github.com/strata-io/strata/pkg/rulespb"
 	"github.com/strata-io/strata/pkg/storepb"
 )
 
@@ -89,13 +90,14 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Store is a StoreAPI server (storepb.StoreServer, infopb.InfoServer and
-// metadatapb.MetadataServer) over one Prometheus. It is safe for concurrent
+// Store is a StoreAPI server (storepb.StoreServer, infopb.InfoServer,
+// metadatapb.MetadataServer and rulespb.RulesServer) over one Prometheus. It is safe for concurrent
 // use; its state (external labels, min time, readiness) is refreshed by Run.
 type Store struct {
 	storepb.UnimplementedStoreServer
 	infopb.UnimplementedInfoServer
 	metadatapb.UnimplementedMetadataServer
+	rulespb.UnimplementedRulesServer
 
 	cfg    Config
 	client *http.Client
@@ -271,6 +273,7 @@ func (s *Store) Info(context.Context, *infopb.InfoRequest) (*infopb.InfoResponse
 			SupportsWithoutReplicaLabels: true,
 		},
 		MetricMetadata: &infopb.MetricMetadataInfo{},
+		Rules:          &infopb.RulesInfo{},
 	}, nil
 }
 
