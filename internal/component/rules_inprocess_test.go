@@ -160,7 +160,16 @@ func TestRulesOfSidecarsThroughQuerier(t *testing.T) {
 			return false
 		}
 		ar := rules.Groups[0].Rules[1].Alerting
-		return ar != nil && ar.State == "firing" && len(ar.Alerts) == 1
+		if ar == nil || ar.State != "firing" || len(ar.Alerts) != 1 {
+			return false
+		}
+		// Both sidecars are known to the querier (their Info advertised
+		// rules): without dedup each replica's recording rule is listed.
+		var raw rulespb.JSONRuleDiscovery
+		if _, err := get("/api/v1/rules?dedup=false&type=record", &raw); err != nil || len(raw.Groups) != 1 {
+			return false
+		}
+		return len(raw.Groups[0].Rules) == 2
 	}, time.Minute, 200*time.Millisecond, "both sidecars answer, the alert fires on both replicas")
 
 	g := rules.Groups[0]
