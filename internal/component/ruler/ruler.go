@@ -1,0 +1,208 @@
+// Package ruler assembles `strata rule` in its stateful mode: rule groups
+// evaluated against query APIs (internal/rule), their results written to
+// a local TSDB served over the StoreAPI and, when the process gives a
+// bucket, shipped in blocks; alerts sent to Alertmanagers; the rules and
+// alerts served on /api/v1/rules and /api/v1/alerts.
+package ruler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync/atomic"
+
+	"github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/util/compression"
+	"github.com/thanos-io/objstore"
+	"google.golang.org/grpc"
+
+	"github.com/strata-io/strata/internal/component"
+	"github.com/strata-io/strata/internal/rule"
+	"github.com/strata-io/strata/internal/shipper"
+	"github.com/strata-io/strata/internal/store/tsdbstore"
+	"github.com/strata-io/strata/pkg/infopb"
+	"github.com/strata-io/strata/pkg/metadata"
+	"github.com/strata-io/strata/pkg/storepb"
+)
+
+// componentType is what Info reports.
+const componentType = "rule"
+
+// Deps is what the process gives the ruler.
+type Deps struct {
+	// Logger and Registerer; nil discards logs and metrics.
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Bucket receives the TSDB's blocks; nil: no shipping. The process
+	// owns it.
+	Bucket objstore.Bucket
+	// HTTPClient reaches the query APIs (not the Alertmanagers, which the
+	// notifier reaches with its own clients); nil: a plain client.
+	HTTPClient *http.Client
+}
+
+// Ruler is `strata rule` as a component.
+type Ruler struct {
+	cfg     Config
+	logger  *slog.Logger
+	db      *tsdb.DB
+	store   *tsdbstore.Store
+	rules   *rule.Ruler
+	ams     *rule.Alertmanagers // nil: no --alertmanagers.url
+	shipper *shipper.Shipper    // nil: no bucket
+	noGRPC  atomic.Bool
+}
+
+// New opens the TSDB under --data-dir (replaying its WAL), reads the rule
+// files (any problem fails it) and builds the senders. It contacts
+// nothing: Run starts evaluating.
+func New(cfg Config, deps Deps) (*Ruler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("--data-dir: %w", err)
+	}
+	opts := tsdb.DefaultOptions()
+	opts.MinBlockDuration = BlockDuration.Milliseconds()
+	opts.MaxBlockDuration = BlockDuration.Milliseconds()
+	opts.RetentionDuration = cfg.Retention.Milliseconds()
+	// Blocks are shipped and compacted in the bucket: they stay at their
+	// cut size here.
+	opts.EnableOverlappingCompaction = false
+	if cfg.WALCompression {
+		opts.WALCompression = compression.Snappy
+	}
+	db, err := tsdb.Open(cfg.DataDir, logger.With("subsystem", "tsdb"), deps.Registerer, opts, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open TSDB in --data-dir=%s: %w", cfg.DataDir, err)
+	}
+	r := &Ruler{
+		cfg:    cfg,
+		logger: logger,
+		db:     db,
+		store:  tsdbstore.New(db, tsdbstore.Config{ExternalLabels: cfg.Rule.ExternalLabels, ComponentType: componentType}, logger),
+	}
+	if err := r.build(deps); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	return r, nil
+}
+
+// build creates the query source, the senders, the shipper and the rules,
+// then loads the rule files.
+func (r *Ruler) build(deps Deps) error {
+	cfg := r.cfg
+	q, err := rule.NewQuerier(cfg.Queries, deps.HTTPClient, r.logger, deps.Registerer)
+	if err != nil {
+		return err
+	}
+	rdeps := rule.Deps{
+		Querier:    q,
+		Appendable: r.db,
+		Queryable:  r.db,
+		Logger:     r.logger,
+		Registerer: deps.Registerer,
+	}
+	if len(cfg.Alertmanagers.URLs) > 0 {
+		acfg := cfg.Alertmanagers
+		acfg.ExternalLabels = cfg.Rule.ExternalLabels
+		acfg.QueryURL = cfg.Rule.QueryURL
+		r.ams, err = rule.NewAlertmanagers(acfg, r.logger.With("subsystem", "notifier"), deps.Registerer)
+		if err != nil {
+			return err
+		}
+		rdeps.Notify = r.ams.NotifyFunc()
+	} else {
+		r.logger.Info("no --alertmanagers.url: alerts are evaluated but sent nowhere")
+	}
+	if deps.Bucket != nil {
+		if cfg.Rule.ExternalLabels.IsEmpty() {
+			return errors.New("a bucket is configured but no --label: blocks without external labels belong to no stream; give --label, e.g. --label='ruler_replica=\"a\"'")
+		}
+		scfg := shipper.DefaultConfig()
+		scfg.Dir = cfg.DataDir
+		scfg.Source = metadata.RulerSource
+		ext := cfg.Rule.ExternalLabels
+		scfg.ExternalLabels = func() labels.Labels { return ext }
+		r.shipper, err = shipper.New(scfg, deps.Bucket, r.logger.With("subsystem", "shipper"), deps.Registerer)
+		if err != nil {
+			return err
+		}
+	}
+	r.rules, err = rule.New(cfg.Rule, rdeps)
+	if err != nil {
+		return err
+	}
+	return r.rules.Reload()
+}
+
+// Rules returns the evaluator, for the rules APIs (Groups, Alerts).
+func (r *Ruler) Rules() *rule.Ruler { return r.rules }
+
+// DB returns the ruler's TSDB, for tests.
+func (r *Ruler) DB() *tsdb.DB { return r.db }
+
+// Reload re-reads the rule files; on error the previous rules stay.
+func (r *Ruler) Reload() error { return r.rules.Reload() }
+
+// Register serves the rules and alerts APIs and POST /-/reload on mux,
+// and the StoreAPI and Info of the results on srv.
+func (r *Ruler) Register(mux *http.ServeMux, srv grpc.ServiceRegistrar) {
+	mux.Handle("GET /api/v1/rules", r.rules.RulesHandler())
+	mux.Handle("GET /api/v1/alerts", r.rules.AlertsHandler())
+	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
+		if err := r.Reload(); err != nil {
+			r.logger.Error("reload rule files", "err", err)
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write([]byte("rule files reloaded\n"))
+	})
+	if srv == nil {
+		r.noGRPC.Store(true)
+		return
+	}
+	storepb.RegisterStoreServer(srv, r.store)
+	infopb.RegisterInfoServer(srv, r.store)
+}
+
+// Ready reports ready unless the process serves no gRPC.
+func (r *Ruler) Ready() error {
+	if r.noGRPC.Load() {
+		return errors.New("the ruler serves its results over gRPC, but the process serves no gRPC")
+	}
+	return nil
+}
+
+// Run evaluates the rules, sends alerts and ships blocks until ctx is
+// done.
+func (r *Ruler) Run(ctx context.Context) error {
+	var g run.Group
+	component.AddContext(ctx, &g)
+	component.Add(ctx, &g, r.rules.Run)
+	if r.ams != nil {
+		component.Add(ctx, &g, r.ams.Run)
+	}
+	if r.shipper != nil {
+		r.logger.Info("shipping blocks", "data_dir", r.cfg.DataDir)
+		component.Add(ctx, &g, func(ctx context.Context) error { return r.shipper.Run(ctx, r.cfg.ShipInterval) })
+	}
+	return g.Run()
+}
+
+// Close closes the TSDB. Call it after Run returned.
+func (r *Ruler) Close() error { return r.db.Close() }
+
+// StoreServer returns the StoreAPI and Info server over the results.
+func (r *Ruler) StoreServer() *tsdbstore.Store { return r.store }
