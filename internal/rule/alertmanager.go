@@ -36,9 +36,13 @@ type AlertmanagersConfig struct {
 	// QueryURL is the base of each alert's generator URL.
 	QueryURL string
 	// QueueCapacity bounds the alerts queued while Alertmanagers do not
-	// answer (0: notifier's default).
+	// answer (0: DefaultQueueCapacity).
 	QueueCapacity int
 }
+
+// DefaultQueueCapacity is the number of alerts queued per Alertmanager
+// while it does not answer, Prometheus' default.
+const DefaultQueueCapacity = 10000
 
 // Validate says what to fix.
 func (c AlertmanagersConfig) Validate() error {
@@ -75,6 +79,9 @@ func NewAlertmanagers(cfg AlertmanagersConfig, logger *slog.Logger, reg promethe
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.QueueCapacity <= 0 {
+		cfg.QueueCapacity = DefaultQueueCapacity
 	}
 	ext := labels.NewBuilder(cfg.ExternalLabels)
 	var relabels []*relabel.Config
