@@ -58,6 +58,8 @@ type File struct {
 	Content []byte
 	// Strategies maps each group name to its strategy.
 	Strategies map[string]Strategy
+	// Groups are the file's groups as Prometheus reads them.
+	Groups []rulefmt.RuleGroup
 }
 
 // Set is the rule files of one load, by path.
@@ -154,17 +156,21 @@ func Parse(path string, content []byte, p parser.Parser) (*File, []error) {
 		p = parser.NewParser(parser.Options{})
 	}
 	clean, strategies, errs := stripStrategies(content)
-	if len(errs) > 0 {
+	if clean == nil {
 		return nil, errs
 	}
-	if _, errs := rulefmt.Parse(clean, false, model.UTF8Validation, p, nil); len(errs) > 0 {
+	// Check the rest even when a strategy is wrong: every problem is
+	// reported at once.
+	rgs, perrs := rulefmt.Parse(clean, false, model.UTF8Validation, p, nil)
+	if errs = append(errs, perrs...); len(errs) > 0 {
 		return nil, errs
 	}
-	return &File{Path: path, Content: clean, Strategies: strategies}, nil
+	return &File{Path: path, Content: clean, Strategies: strategies, Groups: rgs.Groups}, nil
 }
 
 // stripStrategies returns content without the groups'
-// partial_response_strategy fields and the strategy of every group. A
+// partial_response_strategy fields and the strategy of every group, and
+// the problems of those fields; the content is nil when it is not YAML. A
 // field written key and value on one line is blanked out in place, so
 // that the line and column numbers of later errors stay true; otherwise
 // the document is re-encoded.
@@ -217,17 +223,14 @@ func stripStrategies(content []byte) ([]byte, map[string]Strategy, []error) {
 		}
 		strategies[name] = st
 	}
-	if len(errs) > 0 {
-		return nil, nil, errs
-	}
 	if !reencode {
-		return bytes.Join(lines, nil), strategies, nil
+		return bytes.Join(lines, nil), strategies, errs
 	}
 	out, err := yaml.Marshal(&doc)
 	if err != nil {
-		return nil, nil, []error{fmt.Errorf("re-encode without %s: %w", strategyField, err)}
+		return nil, nil, append(errs, fmt.Errorf("re-encode without %s: %w", strategyField, err))
 	}
-	return out, strategies, nil
+	return out, strategies, errs
 }
 
 // blank replaces key: value by spaces in lines when both sit on one line
