@@ -27,6 +27,9 @@ type Config struct {
 	// EvalInterval is the interval of groups that set none
 	// (--eval-interval).
 	EvalInterval time.Duration
+	// QueryOffset is the query_offset of groups that set none
+	// (--rule-query-offset): evaluations query that far in the past.
+	QueryOffset time.Duration
 	// Concurrency is the number of rules evaluated at once across groups
 	// (--rule-concurrent-evaluation); 1 evaluates one rule at a time.
 	Concurrency int
@@ -51,8 +54,8 @@ func (c Config) Validate() error {
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("--rule-concurrent-evaluation=%d must be at least 1", c.Concurrency))
 	}
-	if c.ResendDelay < 0 || c.OutageTolerance < 0 || c.ForGracePeriod < 0 {
-		errs = append(errs, errors.New("--resend-delay, --for-outage-tolerance and --for-grace-period must not be negative"))
+	if c.ResendDelay < 0 || c.OutageTolerance < 0 || c.ForGracePeriod < 0 || c.QueryOffset < 0 {
+		errs = append(errs, errors.New("--resend-delay, --for-outage-tolerance, --for-grace-period and --rule-query-offset must not be negative"))
 	}
 	if c.QueryURL != "" {
 		if u, err := url.Parse(c.QueryURL); err != nil || u.Scheme == "" || u.Host == "" {
@@ -150,6 +153,7 @@ func New(cfg Config, deps Deps) (*Ruler, error) {
 		ForGracePeriod:         cfg.ForGracePeriod,
 		ResendDelay:            cfg.ResendDelay,
 		GroupLoader:            loader{r},
+		DefaultRuleQueryOffset: func() time.Duration { return cfg.QueryOffset },
 		ConcurrentEvalsEnabled: cfg.Concurrency > 1,
 		MaxConcurrentEvals:     int64(cfg.Concurrency),
 		Parser:                 r.parser,

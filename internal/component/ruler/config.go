@@ -14,6 +14,7 @@ import (
 
 	"github.com/strata-io/strata/internal/flagutil"
 	"github.com/strata-io/strata/internal/rule"
+	"github.com/strata-io/strata/internal/shipper"
 )
 
 // Defaults of the ruler's flags, upstream's.
@@ -24,8 +25,8 @@ const (
 	DefaultResendDelay     = time.Minute
 	DefaultOutageTolerance = time.Hour
 	DefaultForGracePeriod  = 10 * time.Minute
-	// BlockDuration is the length of the blocks the ruler's TSDB cuts, as
-	// upstream's ruler does.
+	// BlockDuration is the default length of the blocks the ruler's TSDB
+	// cuts, upstream's.
 	BlockDuration = 2 * time.Hour
 	// DefaultShipInterval is how often the TSDB directory is looked at for
 	// blocks to upload.
@@ -50,6 +51,14 @@ type Config struct {
 	Retention time.Duration
 	// WALCompression compresses the WAL (--tsdb.wal-compression).
 	WALCompression bool
+	// NoLockfile does not lock the data directory (--tsdb.no-lockfile).
+	NoLockfile bool
+	// BlockDuration is the length of the blocks cut from the head
+	// (--tsdb.block-duration).
+	BlockDuration time.Duration
+	// ShipperMetaFile is the name of the shipper's state file in DataDir
+	// (--shipper.meta-file-name).
+	ShipperMetaFile string
 	// ShipInterval is the time between two looks for blocks to upload.
 	ShipInterval time.Duration
 }
@@ -67,8 +76,10 @@ func DefaultConfig() Config {
 		Alertmanagers:  rule.AlertmanagersConfig{Timeout: DefaultSendTimeout},
 		DataDir:        "data/",
 		Retention:      DefaultRetention,
-		WALCompression: true,
-		ShipInterval:   DefaultShipInterval,
+		WALCompression:  true,
+		BlockDuration:   BlockDuration,
+		ShipperMetaFile: shipper.DefaultMetaFileName,
+		ShipInterval:    DefaultShipInterval,
 	}
 }
 
@@ -84,6 +95,8 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		PlaceHolder("<glob>").StringsVar(&c.Rule.Files)
 	flagutil.DurationVar(cmd.Flag("eval-interval", "Evaluation interval of groups that set none.").
 		Default(dur(def.Rule.EvalInterval)), &c.Rule.EvalInterval)
+	flagutil.DurationVar(cmd.Flag("rule-query-offset", "query_offset of groups that set none: evaluations query this far in the past, so that late samples are in.").
+		Default("0s"), &c.Rule.QueryOffset)
 	cmd.Flag("rule-concurrent-evaluation", "Rules evaluated at once when their dependencies allow; 1 evaluates them one at a time.").
 		Default(strconv.Itoa(def.Rule.Concurrency)).IntVar(&c.Rule.Concurrency)
 	cmd.Flag("data-dir", "Directory of the TSDB holding rule results and alert state.").
@@ -92,6 +105,12 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		Default(dur(def.Retention)), &c.Retention)
 	cmd.Flag("tsdb.wal-compression", "Compress the WAL.").
 		Default("true").BoolVar(&c.WALCompression)
+	cmd.Flag("tsdb.no-lockfile", "Do not lock the data directory.").
+		Default("false").BoolVar(&c.NoLockfile)
+	flagutil.DurationVar(cmd.Flag("tsdb.block-duration", "Length of the blocks cut from the TSDB's head (and shipped); they are not compacted further locally.").
+		Default(dur(def.BlockDuration)), &c.BlockDuration)
+	cmd.Flag("shipper.meta-file-name", "Name of the shipper's state file in --data-dir (what was uploaded).").
+		Default(def.ShipperMetaFile).StringVar(&c.ShipperMetaFile)
 	cmd.Flag("label", `External label of the ruler's results, blocks and alerts, as name="value" (repeatable), e.g. --label='ruler_replica="a"'.`).
 		PlaceHolder(`<name>="<value>"`).SetValue(&labelsValue{dst: &c.Rule.ExternalLabels})
 	cmd.Flag("alertmanagers.url", "Alertmanager to send alerts to (API v2): http(s)://host:port[/prefix] (repeatable; every one gets every alert).").
@@ -135,6 +154,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Retention <= 0 {
 		errs = append(errs, fmt.Errorf("--tsdb.retention=%s must be positive", c.Retention))
+	}
+	if c.BlockDuration < time.Minute {
+		errs = append(errs, fmt.Errorf("--tsdb.block-duration=%s must be at least 1m", c.BlockDuration))
+	}
+	if c.ShipperMetaFile == "" || strings.ContainsRune(c.ShipperMetaFile, '/') {
+		errs = append(errs, fmt.Errorf("--shipper.meta-file-name=%q must be a file name", c.ShipperMetaFile))
 	}
 	if c.ShipInterval <= 0 {
 		errs = append(errs, fmt.Errorf("ship interval %s must be positive", c.ShipInterval))

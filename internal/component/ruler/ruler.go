@@ -74,8 +74,9 @@ func New(cfg Config, deps Deps) (*Ruler, error) {
 		return nil, fmt.Errorf("--data-dir: %w", err)
 	}
 	opts := tsdb.DefaultOptions()
-	opts.MinBlockDuration = BlockDuration.Milliseconds()
-	opts.MaxBlockDuration = BlockDuration.Milliseconds()
+	opts.MinBlockDuration = cfg.BlockDuration.Milliseconds()
+	opts.MaxBlockDuration = cfg.BlockDuration.Milliseconds()
+	opts.NoLockfile = cfg.NoLockfile
 	opts.RetentionDuration = cfg.Retention.Milliseconds()
 	// Blocks are shipped and compacted in the bucket: they stay at their
 	// cut size here.
@@ -133,6 +134,7 @@ func (r *Ruler) build(deps Deps) error {
 		scfg := shipper.DefaultConfig()
 		scfg.Dir = cfg.DataDir
 		scfg.Source = metadata.RulerSource
+		scfg.MetaFileName = cfg.ShipperMetaFile
 		ext := cfg.Rule.ExternalLabels
 		scfg.ExternalLabels = func() labels.Labels { return ext }
 		r.shipper, err = shipper.New(scfg, deps.Bucket, r.logger.With("subsystem", "shipper"), deps.Registerer)
