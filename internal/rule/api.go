@@ -26,11 +26,11 @@ type GroupState struct {
 	Limit          int
 	EvaluationTime time.Duration
 	LastEvaluation time.Time
-	Rules          []RuleState
+	Rules          []State
 }
 
-// RuleState is one rule of a group.
-type RuleState struct {
+// State is one rule of a group as the rules APIs show it.
+type State struct {
 	// Type is TypeAlerting or TypeRecording.
 	Type        string
 	Name, Query string
@@ -74,7 +74,7 @@ func (r *Ruler) Groups() []GroupState {
 			LastEvaluation: g.GetLastEvaluation(),
 		}
 		for _, rl := range g.Rules() {
-			rs := RuleState{
+			rs := State{
 				Name:           rl.Name(),
 				Query:          rl.Query().String(),
 				Labels:         rl.Labels(),

@@ -65,7 +65,7 @@ type File struct {
 // Set is the rule files of one load, by path.
 type Set struct {
 	// Files are the files in the order they were matched.
-	Files []*File
+	Files  []*File
 	byPath map[string]*File
 }
 
