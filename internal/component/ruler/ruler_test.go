@@ -120,6 +120,14 @@ type env struct {
 
 func start(t *testing.T) *env {
 	t.Helper()
+	e, _ := startIn(t, t.TempDir())
+	return e
+}
+
+// startIn runs a ruler over dir (rules.yml and the TSDB) and returns it
+// with a function stopping it, called at the end of the test too.
+func startIn(t *testing.T, dir string) (*env, func()) {
+	t.Helper()
 	e := &env{
 		api: &queryAPI{partial: map[string][]string{}, answers: map[string]string{
 			"sum by (job) (up)": `[{"metric":{"job":"a"},"value":[TS,"3"]}]`,
@@ -136,7 +144,6 @@ func start(t *testing.T) *env {
 	downURL := down.URL
 	down.Close()
 
-	dir := t.TempDir()
 	e.ruleFile = filepath.Join(dir, "rules.yml")
 	require.NoError(t, os.WriteFile(e.ruleFile, []byte(rulesYAML), 0o600))
 
@@ -146,6 +153,8 @@ func start(t *testing.T) *env {
 	cfg.Queries = []*url.URL{mustURL(t, downURL), mustURL(t, qsrv.URL)}
 	cfg.Rule.Files = []string{filepath.Join(dir, "*.yml")}
 	cfg.Rule.ResendDelay = 100 * time.Millisecond
+	// Below the rules' for (3s), so that their state is restored.
+	cfg.Rule.ForGracePeriod = time.Second
 	cfg.Rule.QueryURL = "http://strata-query:10902"
 	cfg.Rule.ExternalLabels = labels.FromStrings("cluster", "eu", "ruler_replica", "a")
 	cfg.Alertmanagers.URLs = []*url.URL{mustURL(t, amsrv.URL+"/am")}
@@ -162,12 +171,16 @@ func start(t *testing.T) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-		require.NoError(t, r.Close())
-	})
-	return e
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			require.NoError(t, <-done)
+			require.NoError(t, r.Close())
+		})
+	}
+	t.Cleanup(stop)
+	return e, stop
 }
 
 func mustURL(t *testing.T, s string) *url.URL {
@@ -358,4 +371,38 @@ func TestBrokenFileAtReloadKeepsRules(t *testing.T) {
 	require.NoError(t, e.ruler.Reload())
 	require.Equal(t, 1.0, reloadOK())
 	require.Len(t, e.get(t, "/api/v1/rules")["groups"], 3)
+}
+
+func TestFiringAlertKeepsItsActiveTimeAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	e, stop := startIn(t, dir)
+	alert := func(e *env) map[string]any {
+		alerts := e.get(t, "/api/v1/alerts")["alerts"].([]any)
+		if len(alerts) == 0 {
+			return nil
+		}
+		return alerts[0].(map[string]any)
+	}
+	var before map[string]any
+	require.Eventually(t, func() bool {
+		before = alert(e)
+		return before != nil && before["state"] == "firing"
+	}, 20*time.Second, 20*time.Millisecond)
+	stop()
+
+	// Restored from ALERTS_FOR_STATE in the TSDB (after the first
+	// evaluation after the restart): active since the same second, not
+	// since the restart.
+	e, _ = startIn(t, dir)
+	var after map[string]any
+	require.Eventually(t, func() bool {
+		after = alert(e)
+		return after != nil && after["state"] == "firing"
+	}, 20*time.Second, 20*time.Millisecond)
+	parse := func(a map[string]any) time.Time {
+		ts, err := time.Parse(time.RFC3339Nano, a["activeAt"].(string))
+		require.NoError(t, err)
+		return ts.Truncate(time.Second)
+	}
+	require.Equal(t, parse(before), parse(after))
 }
