@@ -216,6 +216,8 @@ var upstreamFlags = []upstreamFlag{
 	{cmd: "rule", flag: "for-outage-tolerance", value: "1h"},
 	{cmd: "rule", flag: "for-grace-period", value: "10m"},
 	{cmd: "rule", flag: "shipper.meta-file-name", value: "thanos.shipper.json"},
+	{cmd: "rule", flag: "remote-write.config-file", value: "/etc/thanos/remote-write.yml"},
+	{cmd: "rule", flag: "remote-write.config", value: "remote_write:\n- url: http://receive:19291/api/v1/receive", alternative: true},
 	{cmd: "rule", flag: "objstore.config-file", value: "/etc/thanos/bucket.yml"},
 	{cmd: "rule", flag: "objstore.config", value: bucketYAML, alternative: true},
 }

@@ -61,6 +61,11 @@ type Config struct {
 	ShipperMetaFile string
 	// ShipInterval is the time between two looks for blocks to upload.
 	ShipInterval time.Duration
+	// RemoteWriteFile (--remote-write.config-file) or RemoteWriteContent
+	// (--remote-write.config), Prometheus' remote_write YAML, turn on the
+	// stateless mode: results go through a WAL in DataDir to remote
+	// write, nothing is kept or served locally.
+	RemoteWriteFile, RemoteWriteContent string
 }
 
 // DefaultConfig returns the ruler's defaults.
@@ -111,6 +116,10 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		Default(dur(def.BlockDuration)), &c.BlockDuration)
 	cmd.Flag("shipper.meta-file-name", "Name of the shipper's state file in --data-dir (what was uploaded).").
 		Default(def.ShipperMetaFile).StringVar(&c.ShipperMetaFile)
+	cmd.Flag("remote-write.config-file", "Prometheus remote_write YAML (a remote_write: list). Given, the ruler is stateless: results and alert state go through a WAL in --data-dir to these remote-write endpoints (e.g. strata receive) and nothing is stored or served over the StoreAPI locally.").
+		PlaceHolder("<file>").StringVar(&c.RemoteWriteFile)
+	cmd.Flag("remote-write.config", "The remote_write YAML, inline (instead of --remote-write.config-file).").
+		PlaceHolder("<yaml>").StringVar(&c.RemoteWriteContent)
 	cmd.Flag("label", `External label of the ruler's results, blocks and alerts, as name="value" (repeatable), e.g. --label='ruler_replica="a"'.`).
 		PlaceHolder(`<name>="<value>"`).SetValue(&labelsValue{dst: &c.Rule.ExternalLabels})
 	cmd.Flag("alertmanagers.url", "Alertmanager to send alerts to (API v2): http(s)://host:port[/prefix] (repeatable; every one gets every alert).").
@@ -160,6 +169,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShipperMetaFile == "" || strings.ContainsRune(c.ShipperMetaFile, '/') {
 		errs = append(errs, fmt.Errorf("--shipper.meta-file-name=%q must be a file name", c.ShipperMetaFile))
+	}
+	if c.RemoteWriteFile != "" && c.RemoteWriteContent != "" {
+		errs = append(errs, errors.New("give --remote-write.config-file or --remote-write.config, not both"))
 	}
 	if c.ShipInterval <= 0 {
 		errs = append(errs, fmt.Errorf("ship interval %s must be positive", c.ShipInterval))

@@ -1,8 +1,10 @@
-// Package ruler assembles `strata rule` in its stateful mode: rule groups
-// evaluated against query APIs (internal/rule), their results written to
-// a local TSDB served over the StoreAPI and, when the process gives a
-// bucket, shipped in blocks; alerts sent to Alertmanagers; the rules and
-// alerts served on /api/v1/rules and /api/v1/alerts.
+// Package ruler assembles `strata rule`: rule groups evaluated against
+// query APIs (internal/rule), alerts sent to Alertmanagers, the rules and
+// alerts served on /api/v1/rules and /api/v1/alerts. In the stateful mode
+// (the default) results are written to a local TSDB served over the
+// StoreAPI and, when the process gives a bucket, shipped in blocks; in
+// the stateless mode (a remote-write configuration) they go through a WAL
+// to remote write.
 package ruler
 
 import (
@@ -17,6 +19,7 @@ import (
 	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/util/compression"
 	"github.com/thanos-io/objstore"
@@ -51,17 +54,18 @@ type Deps struct {
 type Ruler struct {
 	cfg     Config
 	logger  *slog.Logger
-	db      *tsdb.DB
-	store   *tsdbstore.Store
+	db      *tsdb.DB         // nil in the stateless mode
+	store   *tsdbstore.Store // nil in the stateless mode
+	rw      *stateless       // nil in the stateful mode
 	rules   *rule.Ruler
 	ams     *rule.Alertmanagers // nil: no --alertmanagers.url
 	shipper *shipper.Shipper    // nil: no bucket
 	noGRPC  atomic.Bool
 }
 
-// New opens the TSDB under --data-dir (replaying its WAL), reads the rule
-// files (any problem fails it) and builds the senders. It contacts
-// nothing: Run starts evaluating.
+// New opens the TSDB under --data-dir (the WAL in the stateless mode),
+// replaying its WAL, reads the rule files (any problem fails it) and
+// builds the senders. It contacts nothing: Run starts evaluating.
 func New(cfg Config, deps Deps) (*Ruler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -73,6 +77,38 @@ func New(cfg Config, deps Deps) (*Ruler, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("--data-dir: %w", err)
 	}
+	rws, err := cfg.loadRemoteWrite()
+	if err != nil {
+		return nil, err
+	}
+	r := &Ruler{cfg: cfg, logger: logger}
+	var app storage.Appendable
+	var queryable storage.Queryable
+	if len(rws) > 0 {
+		if deps.Bucket != nil {
+			return nil, errors.New("a bucket is configured in the stateless mode (remote write), which keeps no blocks: drop the --objstore flags or the remote-write configuration")
+		}
+		r.rw, err = openStateless(cfg.DataDir, rws, cfg.Rule.ExternalLabels, cfg.WALCompression, cfg.NoLockfile, logger, deps.Registerer)
+		if err != nil {
+			return nil, err
+		}
+		app, queryable = r.rw.appendable, emptyQueryable()
+		logger.Info("stateless: results are sent by remote write", "remote_writes", len(rws))
+	} else {
+		if r.db, err = openTSDB(cfg, logger, deps.Registerer); err != nil {
+			return nil, err
+		}
+		r.store = tsdbstore.New(r.db, tsdbstore.Config{ExternalLabels: cfg.Rule.ExternalLabels, ComponentType: componentType}, logger)
+		app, queryable = r.db, r.db
+	}
+	if err := r.build(deps, app, queryable); err != nil {
+		return nil, errors.Join(err, r.Close())
+	}
+	return r, nil
+}
+
+// openTSDB opens the stateful mode's TSDB.
+func openTSDB(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*tsdb.DB, error) {
 	opts := tsdb.DefaultOptions()
 	opts.MinBlockDuration = cfg.BlockDuration.Milliseconds()
 	opts.MaxBlockDuration = cfg.BlockDuration.Milliseconds()
@@ -84,25 +120,16 @@ func New(cfg Config, deps Deps) (*Ruler, error) {
 	if cfg.WALCompression {
 		opts.WALCompression = compression.Snappy
 	}
-	db, err := tsdb.Open(cfg.DataDir, logger.With("subsystem", "tsdb"), deps.Registerer, opts, nil)
+	db, err := tsdb.Open(cfg.DataDir, logger.With("subsystem", "tsdb"), reg, opts, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open TSDB in --data-dir=%s: %w", cfg.DataDir, err)
 	}
-	r := &Ruler{
-		cfg:    cfg,
-		logger: logger,
-		db:     db,
-		store:  tsdbstore.New(db, tsdbstore.Config{ExternalLabels: cfg.Rule.ExternalLabels, ComponentType: componentType}, logger),
-	}
-	if err := r.build(deps); err != nil {
-		return nil, errors.Join(err, db.Close())
-	}
-	return r, nil
+	return db, nil
 }
 
 // build creates the query source, the senders, the shipper and the rules,
 // then loads the rule files.
-func (r *Ruler) build(deps Deps) error {
+func (r *Ruler) build(deps Deps, app storage.Appendable, queryable storage.Queryable) error {
 	cfg := r.cfg
 	q, err := rule.NewQuerier(cfg.Queries, deps.HTTPClient, r.logger, deps.Registerer)
 	if err != nil {
@@ -110,8 +137,8 @@ func (r *Ruler) build(deps Deps) error {
 	}
 	rdeps := rule.Deps{
 		Querier:    q,
-		Appendable: r.db,
-		Queryable:  r.db,
+		Appendable: app,
+		Queryable:  queryable,
 		Logger:     r.logger,
 		Registerer: deps.Registerer,
 	}
@@ -127,7 +154,7 @@ func (r *Ruler) build(deps Deps) error {
 	} else {
 		r.logger.Info("no --alertmanagers.url: alerts are evaluated but sent nowhere")
 	}
-	if deps.Bucket != nil {
+	if deps.Bucket != nil && r.db != nil {
 		if cfg.Rule.ExternalLabels.IsEmpty() {
 			return errors.New("a bucket is configured but no --label: blocks without external labels belong to no stream; give --label, e.g. --label='ruler_replica=\"a\"'")
 		}
@@ -152,7 +179,7 @@ func (r *Ruler) build(deps Deps) error {
 // Rules returns the evaluator, for the rules APIs (Groups, Alerts).
 func (r *Ruler) Rules() *rule.Ruler { return r.rules }
 
-// DB returns the ruler's TSDB, for tests.
+// DB returns the ruler's TSDB, for tests; nil in the stateless mode.
 func (r *Ruler) DB() *tsdb.DB { return r.db }
 
 // Reload re-reads the rule files; on error the previous rules stay.
@@ -171,6 +198,9 @@ func (r *Ruler) Register(mux *http.ServeMux, srv grpc.ServiceRegistrar) {
 		}
 		_, _ = w.Write([]byte("rule files reloaded\n"))
 	})
+	if r.store == nil {
+		return // stateless: nothing to serve
+	}
 	if srv == nil {
 		r.noGRPC.Store(true)
 		return
@@ -179,7 +209,8 @@ func (r *Ruler) Register(mux *http.ServeMux, srv grpc.ServiceRegistrar) {
 	infopb.RegisterInfoServer(srv, r.store)
 }
 
-// Ready reports ready unless the process serves no gRPC.
+// Ready reports ready unless the results are to be served over gRPC and
+// the process serves no gRPC.
 func (r *Ruler) Ready() error {
 	if r.noGRPC.Load() {
 		return errors.New("the ruler serves its results over gRPC, but the process serves no gRPC")
@@ -203,8 +234,15 @@ func (r *Ruler) Run(ctx context.Context) error {
 	return g.Run()
 }
 
-// Close closes the TSDB. Call it after Run returned.
-func (r *Ruler) Close() error { return r.db.Close() }
+// Close closes the TSDB, or flushes and closes the WAL in the stateless
+// mode. Call it after Run returned.
+func (r *Ruler) Close() error {
+	if r.rw != nil {
+		return r.rw.Close()
+	}
+	return r.db.Close()
+}
 
-// StoreServer returns the StoreAPI and Info server over the results.
+// StoreServer returns the StoreAPI and Info server over the results; nil
+// in the stateless mode.
 func (r *Ruler) StoreServer() *tsdbstore.Store { return r.store }
