@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +38,10 @@ import (
 // componentType is what Info reports.
 const componentType = "rule"
 
+// QueryTimeout bounds one query of a rule to one query API, Prometheus'
+// default query timeout.
+const QueryTimeout = 2 * time.Minute
+
 // Deps is what the process gives the ruler.
 type Deps struct {
 	// Logger and Registerer; nil discards logs and metrics.
@@ -46,7 +51,8 @@ type Deps struct {
 	// owns it.
 	Bucket objstore.Bucket
 	// HTTPClient reaches the query APIs (not the Alertmanagers, which the
-	// notifier reaches with its own clients); nil: a plain client.
+	// notifier reaches with its own clients); nil: a client giving up
+	// after QueryTimeout.
 	HTTPClient *http.Client
 }
 
@@ -131,7 +137,13 @@ func openTSDB(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*tsdb
 // then loads the rule files.
 func (r *Ruler) build(deps Deps, app storage.Appendable, queryable storage.Queryable) error {
 	cfg := r.cfg
-	q, err := rule.NewQuerier(cfg.Queries, deps.HTTPClient, r.logger, deps.Registerer)
+	client := deps.HTTPClient
+	if client == nil {
+		// A query API that hangs must not stall its groups forever: the
+		// next one is tried after this.
+		client = &http.Client{Timeout: QueryTimeout}
+	}
+	q, err := rule.NewQuerier(cfg.Queries, client, r.logger, deps.Registerer)
 	if err != nil {
 		return err
 	}
