@@ -34,6 +34,7 @@ type Querier struct {
 	logger   *slog.Logger
 	next     atomic.Uint64
 	failures *prometheus.CounterVec
+	warnings *prometheus.CounterVec
 }
 
 // NewQuerier returns a Querier over the base URLs (http://host:port, with
@@ -63,9 +64,14 @@ func NewQuerier(urls []*url.URL, client *http.Client, logger *slog.Logger, reg p
 			Name: "strata_rule_evaluation_failures_total",
 			Help: "Rule evaluations whose query failed on every query API, by partial response strategy.",
 		}, []string{"strategy"}),
+		warnings: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_rule_evaluation_with_warnings_total",
+			Help: "Rule evaluations whose query answered with warnings (with partial_response_strategy warn: over part of the data), by partial response strategy.",
+		}, []string{"strategy"}),
 	}
 	for _, s := range []Strategy{Abort, Warn} {
 		q.failures.WithLabelValues(string(s))
+		q.warnings.WithLabelValues(string(s))
 	}
 	return q, nil
 }
@@ -81,6 +87,7 @@ func (q *Querier) Query(ctx context.Context, qs string, t time.Time, st Strategy
 		v, warnings, err := q.query(ctx, u, qs, t, st)
 		if err == nil {
 			if len(warnings) > 0 {
+				q.warnings.WithLabelValues(string(st)).Inc()
 				q.logger.Warn("rule query answered with warnings", "query", qs, "url", u.Redacted(), "warnings", strings.Join(warnings, "; "))
 			}
 			return v, nil

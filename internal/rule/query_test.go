@@ -61,6 +61,7 @@ func TestQuerierFailoverAndDecoding(t *testing.T) {
 		"up":        `{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a"},"value":[1700000000,"1"]},{"metric":{"job":"b"},"value":[1700000000,"0.5"]}]}`,
 		"scalar(1)": `{"resultType":"scalar","result":[1700000000,"42"]}`,
 		"m[1m]":     `{"resultType":"matrix","result":[]}`,
+		"partial":   `{"resultType":"vector","result":[]},"warnings":["store eu-1 did not answer"]`,
 	}}
 	good := httptest.NewServer(api)
 	defer good.Close()
@@ -91,6 +92,11 @@ func TestQuerierFailoverAndDecoding(t *testing.T) {
 	require.Equal(t, promql.Vector{{Metric: labels.EmptyLabels(), T: 1700000000000, F: 42}}, v)
 	require.Equal(t, "false", api.last().Get("partial_response"))
 	require.Zero(t, testutil.ToFloat64(q.failures.WithLabelValues("abort")))
+
+	v, err = q.Query(ctx, "partial", ts, Warn)
+	require.NoError(t, err)
+	require.Empty(t, v)
+	require.Equal(t, 1.0, testutil.ToFloat64(q.warnings.WithLabelValues("warn")))
 
 	_, err = q.Query(ctx, "m[1m]", ts, Abort)
 	require.ErrorContains(t, err, "matrix, not a vector or scalar")
