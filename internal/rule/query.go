@@ -169,15 +169,20 @@ func decodeResult(data json.RawMessage) (promql.Vector, error) {
 		}
 		out := make(promql.Vector, 0, len(in))
 		for _, s := range in {
-			if s.Histogram != nil {
-				return nil, fmt.Errorf("series %s: native histogram results are not supported by rules over the HTTP API yet", s.Metric)
-			}
 			b := labels.NewScratchBuilder(len(s.Metric))
 			for n, v := range s.Metric {
 				b.Add(string(n), string(v))
 			}
 			b.Sort()
-			out = append(out, promql.Sample{Metric: b.Labels(), T: int64(s.Timestamp), F: float64(s.Value)})
+			smp := promql.Sample{Metric: b.Labels(), T: int64(s.Timestamp), F: float64(s.Value)}
+			if s.Histogram != nil {
+				h, err := histogramFromJSON(s.Histogram)
+				if err != nil {
+					return nil, fmt.Errorf("series %s: %w", s.Metric, err)
+				}
+				smp.F, smp.H = 0, h
+			}
+			out = append(out, smp)
 		}
 		return out, nil
 	case "scalar":

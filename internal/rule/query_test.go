@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/stretchr/testify/require"
@@ -61,6 +62,7 @@ func TestQuerierFailoverAndDecoding(t *testing.T) {
 		"up":        `{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a"},"value":[1700000000,"1"]},{"metric":{"job":"b"},"value":[1700000000,"0.5"]}]}`,
 		"scalar(1)": `{"resultType":"scalar","result":[1700000000,"42"]}`,
 		"m[1m]":     `{"resultType":"matrix","result":[]}`,
+		"h":         `{"resultType":"vector","result":[{"metric":{"__name__":"h"},"histogram":[1700000000,{"count":"3","sum":"4.5","buckets":[[0,"1","2","1"],[0,"4","8","2"]]}]}]}`,
 		"partial":   `{"resultType":"vector","result":[]},"warnings":["store eu-1 did not answer"]`,
 	}}
 	good := httptest.NewServer(api)
@@ -92,6 +94,14 @@ func TestQuerierFailoverAndDecoding(t *testing.T) {
 	require.Equal(t, promql.Vector{{Metric: labels.EmptyLabels(), T: 1700000000000, F: 42}}, v)
 	require.Equal(t, "false", api.last().Get("partial_response"))
 	require.Zero(t, testutil.ToFloat64(q.failures.WithLabelValues("abort")))
+
+	v, err = q.Query(ctx, "h", ts, Abort)
+	require.NoError(t, err)
+	require.Len(t, v, 1)
+	require.NotNil(t, v[0].H)
+	require.Equal(t, &histogram.FloatHistogram{
+		Count: 3, Sum: 4.5, PositiveSpans: []histogram.Span{{Offset: 1, Length: 1}, {Offset: 1, Length: 1}}, PositiveBuckets: []float64{1, 2},
+	}, v[0].H)
 
 	v, err = q.Query(ctx, "partial", ts, Warn)
 	require.NoError(t, err)
