@@ -53,6 +53,7 @@ func newApp() (*kingpin.Application, *logging.Config, commands) {
 	registerQuery(app, cmds)
 	registerCompact(app, cmds)
 	registerReceive(app, cmds)
+	registerRule(app, cmds)
 	registerTools(app, cmds)
 	return app, logCfg, cmds
 }

@@ -184,6 +184,42 @@ var upstreamFlags = []upstreamFlag{
 	{cmd: "receive", flag: "receive.limits-config-file", value: "/etc/thanos/limits.yaml"},
 	{cmd: "receive", flag: "receive.limits-config", value: "write:\n  global:\n    max_concurrency: 30", alternative: true},
 	{cmd: "receive", flag: "objstore.config", value: bucketYAML},
+
+	// rule
+	{cmd: "rule", flag: "log.level", value: "info"},
+	{cmd: "rule", flag: "log.format", value: "logfmt"},
+	{cmd: "rule", flag: "http-address", value: "0.0.0.0:10902"},
+	{cmd: "rule", flag: "http-grace-period", value: "2m"},
+	{cmd: "rule", flag: "http.config", value: "/etc/thanos/web-config.yml"},
+	{cmd: "rule", flag: "grpc-address", value: "0.0.0.0:10901"},
+	{cmd: "rule", flag: "grpc-grace-period", value: "2m"},
+	{cmd: "rule", flag: "grpc-server-tls-cert", value: "/etc/tls/tls.crt"},
+	{cmd: "rule", flag: "grpc-server-tls-key", value: "/etc/tls/tls.key"},
+	{cmd: "rule", flag: "grpc-server-tls-client-ca", value: "/etc/tls/ca.crt"},
+	{cmd: "rule", flag: "grpc-server-max-connection-age", value: "60m"},
+	{cmd: "rule", flag: "query", value: "http://thanos-query:10902"},
+	{cmd: "rule", flag: "rule-file", value: "/etc/thanos/rules/*.yaml"},
+	{cmd: "rule", flag: "eval-interval", value: "30s"},
+	{cmd: "rule", flag: "rule-concurrent-evaluation", value: "4"},
+	{cmd: "rule", flag: "rule-query-offset", value: "30s"},
+	{cmd: "rule", flag: "data-dir", value: "/var/thanos/rule"},
+	{cmd: "rule", flag: "label", value: `rule_replica="thanos-rule-0"`},
+	{cmd: "rule", flag: "tsdb.retention", value: "48h"},
+	{cmd: "rule", flag: "tsdb.block-duration", value: "2h"},
+	{cmd: "rule", flag: "tsdb.wal-compression"},
+	{cmd: "rule", flag: "tsdb.no-lockfile"},
+	{cmd: "rule", flag: "alertmanagers.url", value: "http://alertmanager:9093"},
+	{cmd: "rule", flag: "alertmanagers.send-timeout", value: "10s"},
+	{cmd: "rule", flag: "alert.label-drop", value: "rule_replica"},
+	{cmd: "rule", flag: "alert.query-url", value: "http://thanos-query:10902"},
+	{cmd: "rule", flag: "resend-delay", value: "1m"},
+	{cmd: "rule", flag: "for-outage-tolerance", value: "1h"},
+	{cmd: "rule", flag: "for-grace-period", value: "10m"},
+	{cmd: "rule", flag: "shipper.meta-file-name", value: "thanos.shipper.json"},
+	{cmd: "rule", flag: "remote-write.config-file", value: "/etc/thanos/remote-write.yml"},
+	{cmd: "rule", flag: "remote-write.config", value: "remote_write:\n- url: http://receive:19291/api/v1/receive", alternative: true},
+	{cmd: "rule", flag: "objstore.config-file", value: "/etc/thanos/bucket.yml"},
+	{cmd: "rule", flag: "objstore.config", value: bucketYAML, alternative: true},
 }
 
 // isBool tells the boolean flags of the table: those given without a value.
@@ -225,7 +261,7 @@ func TestUpstreamFlagsParse(t *testing.T) {
 // TestUpstreamArgumentListsParse gives all of a command's upstream flags at
 // once, as the argument list of a deployment would.
 func TestUpstreamArgumentListsParse(t *testing.T) {
-	for _, name := range []string{"sidecar", "store", "query", "compact", "receive"} {
+	for _, name := range []string{"sidecar", "store", "query", "compact", "receive", "rule"} {
 		t.Run(name, func(t *testing.T) {
 			args := []string{name}
 			n, seen := 0, map[string]bool{}
