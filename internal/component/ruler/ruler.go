@@ -30,7 +30,6 @@ import (
 	"github.com/strata-io/strata/internal/rule"
 	"github.com/strata-io/strata/internal/shipper"
 	"github.com/strata-io/strata/internal/store/tsdbstore"
-	"github.com/strata-io/strata/pkg/infopb"
 	"github.com/strata-io/strata/pkg/metadata"
 	"github.com/strata-io/strata/pkg/storepb"
 )
@@ -198,7 +197,8 @@ func (r *Ruler) DB() *tsdb.DB { return r.db }
 func (r *Ruler) Reload() error { return r.rules.Reload() }
 
 // Register serves the rules and alerts APIs and POST /-/reload on mux,
-// and the StoreAPI and Info of the results on srv.
+// and on srv the Rules service, and the StoreAPI of the results when
+// stateful, with an Info advertising both.
 func (r *Ruler) Register(mux *http.ServeMux, srv grpc.ServiceRegistrar) {
 	mux.Handle("GET /api/v1/rules", r.rules.RulesHandler())
 	mux.Handle("GET /api/v1/alerts", r.rules.AlertsHandler())
@@ -210,15 +210,16 @@ func (r *Ruler) Register(mux *http.ServeMux, srv grpc.ServiceRegistrar) {
 		}
 		_, _ = w.Write([]byte("rule files reloaded\n"))
 	})
-	if r.store == nil {
-		return // stateless: nothing to serve
-	}
 	if srv == nil {
-		r.noGRPC.Store(true)
+		if r.store != nil {
+			r.noGRPC.Store(true)
+		}
 		return
 	}
-	storepb.RegisterStoreServer(srv, r.store)
-	infopb.RegisterInfoServer(srv, r.store)
+	if r.store != nil {
+		storepb.RegisterStoreServer(srv, r.store)
+	}
+	r.registerRules(srv)
 }
 
 // Ready reports ready unless the results are to be served over gRPC and
