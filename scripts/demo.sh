@@ -13,7 +13,9 @@
 #   an "edge" Prometheus (cluster edge) without a sidecar that remote-writes, as tenant
 #   edge, to a strata receive (remote write on 19291, gRPC on 10908);
 #   one strata querier on 10901 (gRPC) / 10902 (HTTP)
-#   deduplicating on the `replica` and `receive_replica` labels. Busy ports are replaced by free ones (printed).
+#   deduplicating on the `replica`, `receive_replica` and `ruler_replica` labels;
+#   a strata rule (gRPC 10910, HTTP 10911) evaluating a recording rule and an alert over
+#   the querier, sending the alert to an Alertmanager on 9093. Busy ports are replaced by free ones (printed).
 # Data and logs live in a temp dir that is removed on exit.
 set -euo pipefail
 
@@ -30,10 +32,11 @@ esac
 
 log() { printf '%s demo: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-log "building strata, prometheus and promtool into .bin/ (first build of prometheus takes minutes)"
+log "building strata, prometheus, promtool and alertmanager into .bin/ (first builds take minutes)"
 (cd "$ROOT" &&
   "$GO" build -o "$BIN/strata" ./cmd/strata &&
-  "$GO" build -o "$BIN/" github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool)
+  "$GO" build -o "$BIN/" github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool &&
+  GO=$GO ./scripts/build-alertmanager.sh)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/strata-demo.XXXXXX")
 PIDS=()
@@ -103,6 +106,9 @@ pick_port R_GRPC 10908
 pick_port R_HTTP 10909
 pick_port R_WRITE 19291
 pick_port EDGE 9099
+pick_port RU_GRPC 10910
+pick_port RU_HTTP 10911
+pick_port AM 9093
 i=0
 for r in "${REPLICAS[@]}"; do
   pick_port "PROM[$r]" $((9090 + i))
@@ -194,7 +200,7 @@ for r in "${REPLICAS[@]}"; do
 done
 start store "$BIN/strata" store --objstore.config="$BUCKET" --sync-block-duration=1m --data-dir="$WORK/store-data" \
   --grpc-address="127.0.0.1:$ST_GRPC" --http-address="127.0.0.1:$ST_HTTP"
-ENDPOINTS+=(--endpoint="127.0.0.1:$ST_GRPC" --endpoint="127.0.0.1:$R_GRPC")
+ENDPOINTS+=(--endpoint="127.0.0.1:$ST_GRPC" --endpoint="127.0.0.1:$R_GRPC" --endpoint="127.0.0.1:$RU_GRPC")
 wait_ready store "http://127.0.0.1:$ST_HTTP/-/ready"
 log "store gateway ready: blocks at http://127.0.0.1:$ST_HTTP/api/v1/blocks"
 start compactor "$BIN/strata" compact --objstore.config="$BUCKET" --data-dir="$WORK/compact-data" --wait --wait-interval=5m \
@@ -206,11 +212,41 @@ for r in "${REPLICAS[@]}"; do
 done
 log "3 sidecars ready"
 
-start querier "$BIN/strata" query "${ENDPOINTS[@]}" --query.replica-label=replica --query.replica-label=receive_replica \
+start querier "$BIN/strata" query "${ENDPOINTS[@]}" --query.replica-label=replica --query.replica-label=receive_replica --query.replica-label=ruler_replica \
   --grpc-address="127.0.0.1:$Q_GRPC" --http-address="127.0.0.1:$Q_HTTP"
 wait_ready querier "http://127.0.0.1:$Q_HTTP/-/ready"
 Q="http://127.0.0.1:$Q_HTTP"
 log "querier ready: HTTP $Q, gRPC 127.0.0.1:$Q_GRPC"
+
+# Alertmanager, and a ruler evaluating over the querier.
+mkdir -p "$WORK/alertmanager"
+cat >"$WORK/alertmanager/alertmanager.yml" <<EOF
+route: {receiver: log, group_wait: 1s, group_interval: 5s, repeat_interval: 1h}
+receivers: [{name: log}]
+EOF
+start alertmanager "$BIN/alertmanager" --config.file="$WORK/alertmanager/alertmanager.yml" \
+  --storage.path="$WORK/alertmanager/data" --web.listen-address="127.0.0.1:$AM" --cluster.listen-address=
+mkdir -p "$WORK/rule"
+cat >"$WORK/rule/rules.yml" <<EOF
+groups:
+  - name: demo
+    interval: 1s
+    partial_response_strategy: warn
+    rules:
+      - record: cluster:up:count
+        expr: count by (cluster) (up)
+      - alert: ManyClusters
+        expr: count(count by (cluster) (up)) >= 3
+        for: 2s
+        labels: {severity: info}
+        annotations: {summary: "{{ \$value }} clusters report to the global view"}
+EOF
+wait_ready alertmanager "http://127.0.0.1:$AM/-/ready"
+start rule "$BIN/strata" rule --query="$Q" --rule-file="$WORK/rule/rules.yml" --data-dir="$WORK/rule/data" \
+  --label='ruler_replica="a"' --alert.label-drop=ruler_replica --alertmanagers.url="http://127.0.0.1:$AM" \
+  --alert.query-url="$Q" --grpc-address="127.0.0.1:$RU_GRPC" --http-address="127.0.0.1:$RU_HTTP"
+wait_ready rule "http://127.0.0.1:$RU_HTTP/-/ready"
+log "ruler ready: rules http://127.0.0.1:$RU_HTTP/api/v1/rules, alerts in Alertmanager http://127.0.0.1:$AM"
 
 if ((CHECK)); then
   # eu1: 2 Prometheus + 2 sidecars + querier; us1: 1 + 1 + querier — once each, deduplicated;
@@ -225,13 +261,33 @@ if ((CHECK)); then
     if [[ $eu1 == "$want_eu1" && $us1 == "$want_us1" && $edge == "$want_edge" ]] && ! grep -q 'replica=' <<<"$out"; then
       log "up through the querier, all clusters, deduplicated, the edge through the receiver:"
       printf '%s\n' "$out"
+      break
+    fi
+    sleep 0.5
+  done
+  if [[ $eu1 != "$want_eu1" || $us1 != "$want_us1" || $edge != "$want_edge" ]]; then
+    log "check FAILED: want $want_eu1 eu1, $want_us1 us1 and $want_edge edge (tenant_id=edge) series of up without a replica label; last answer:"
+    printf '%s\n' "$out" >&2
+    for n in "${NAMES[@]}"; do
+      echo "----- $n (last 20 lines) -----" >&2
+      tail -n 20 "$WORK/$n.log" >&2
+    done
+    exit 1
+  fi
+  # The ruler's alert reaches Alertmanager.
+  alerts=""
+  for _ in $(seq 120); do
+    alerts=$(curl -fsS "http://127.0.0.1:$AM/api/v2/alerts" 2>/dev/null || true)
+    if grep -q '"alertname":"ManyClusters"' <<<"$alerts" && ! grep -q ruler_replica <<<"$alerts"; then
+      log "the ruler's alert ManyClusters is in Alertmanager:"
+      printf '%s\n' "$alerts"
       log "check passed"
       exit 0
     fi
     sleep 0.5
   done
-  log "check FAILED: want $want_eu1 eu1, $want_us1 us1 and $want_edge edge (tenant_id=edge) series of up without a replica label; last answer:"
-  printf '%s\n' "$out" >&2
+  log "check FAILED: the alert ManyClusters (without ruler_replica) is not in Alertmanager; its alerts:"
+  printf '%s\n' "$alerts" >&2
   for n in "${NAMES[@]}"; do
     echo "----- $n (last 20 lines) -----" >&2
     tail -n 20 "$WORK/$n.log" >&2
@@ -250,6 +306,7 @@ Sidecars (gRPC): ${SC_GRPC[eu1 0]} ${SC_GRPC[eu1 1]} ${SC_GRPC[us1 0]}
 Store gateway: gRPC 127.0.0.1:$ST_GRPC, blocks http://127.0.0.1:$ST_HTTP/api/v1/blocks
 Compactor: block viewer http://127.0.0.1:$C_HTTP/ (merges the eu1 replicas' blocks into one copy)
 Bucket: $WORK/bucket (the sidecars upload each Prometheus block there once it is 2h old)
+Ruler: rules http://127.0.0.1:$RU_HTTP/api/v1/rules (also through the querier), its alert in Alertmanager http://127.0.0.1:$AM
 Edge Prometheus http://127.0.0.1:$EDGE remote-writes to the receiver http://127.0.0.1:$R_WRITE/api/v1/receive
   (tenant edge: its series carry tenant_id="edge"; receiver gRPC 127.0.0.1:$R_GRPC)
 
@@ -259,6 +316,9 @@ Try:
   curl -s '$Q/api/v1/query?query=up&dedup=false'
   curl -s '$Q/api/v1/label/cluster/values'
   curl -s '$Q/api/v1/query?query=up{tenant_id="edge"}'
+  curl -s '$Q/api/v1/query?query=cluster:up:count'      # the ruler's recording rule
+  curl -s '$Q/api/v1/rules'; curl -s '$Q/api/v1/alerts'   # rules of the ruler and of the Prometheus servers
+  curl -s 'http://127.0.0.1:$AM/api/v2/alerts'           # the ruler's alert in Alertmanager
   curl -s '$Q/api/v1/stores'
   $BIN/promtool query instant $Q 'sum by (cluster) (up)'
   $BIN/promtool query range --start=\$(date -d -5min +%s) --end=\$(date +%s) --step=15s $Q 'up{cluster="eu1"}'
