@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/model"
-	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/strata-io/strata/internal/endpoint"
 	"github.com/strata-io/strata/internal/flagutil"
@@ -126,8 +124,7 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		Default(def.TSDB.TenantLabel).StringVar(&c.TSDB.TenantLabel)
 	cmd.Flag("tsdb.path", "Directory holding one TSDB per tenant.").
 		Default("./data").StringVar(&c.TSDB.Dir)
-	cmd.Flag("label", `External label added to every tenant's series and blocks, as name="value" (repeatable).`).
-		PlaceHolder(`<name>="<value>"`).SetValue(&labelsValue{dst: &c.TSDB.ExternalLabels})
+	flagutil.ExternalLabelsVar(cmd.Flag("label", `External label added to every tenant's series and blocks, as name="value" (repeatable).`), &c.TSDB.ExternalLabels, `replica="r1"`)
 	flagutil.DurationVar(cmd.Flag("tsdb.retention", "How long blocks are kept on local disk; 0d keeps them forever.").
 		Default(model.Duration(def.TSDB.Retention).String()), &c.TSDB.Retention)
 	flagutil.DurationVar(cmd.Flag("tsdb.out-of-order.time-window", "How far behind a series' newest sample a sample is still accepted; 0s refuses out-of-order samples.").
@@ -219,40 +216,3 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-// labelsValue is the repeatable --label flag: name="value" as upstream
-// writes it (an unquoted value is taken as is).
-type labelsValue struct {
-	dst *labels.Labels
-}
-
-// Set adds one label.
-func (v *labelsValue) Set(s string) error {
-	name, value, ok := strings.Cut(s, "=")
-	if !ok {
-		return fmt.Errorf(`--label=%s: want name="value", e.g. --label='replica="r1"'`, s)
-	}
-	if strings.HasPrefix(value, `"`) {
-		uq, err := strconv.Unquote(value)
-		if err != nil {
-			return fmt.Errorf(`--label=%s: the value is not a valid quoted string: %w`, s, err)
-		}
-		value = uq
-	}
-	switch {
-	case !model.UTF8Validation.IsValidLabelName(name) || strings.HasPrefix(name, "__"):
-		return fmt.Errorf("--label=%s: %q is not a label name (or is reserved, starting with __)", s, name)
-	case value == "":
-		return fmt.Errorf(`--label=%s: the value is empty; give %s="<value>"`, s, name)
-	case v.dst.Has(name):
-		return fmt.Errorf("--label=%s: label %q is given twice; give each name once", s, name)
-	}
-	*v.dst = labels.NewBuilder(*v.dst).Set(name, value).Labels()
-	return nil
-}
-
-// String returns the labels as {name="value", ...}.
-func (v *labelsValue) String() string { return v.dst.String() }
-
-// IsCumulative tells kingpin the flag may be repeated.
-func (v *labelsValue) IsCumulative() bool { return true }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/model"
-	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/strata-io/strata/internal/flagutil"
 	"github.com/strata-io/strata/internal/rule"
@@ -120,8 +119,7 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		PlaceHolder("<file>").StringVar(&c.RemoteWriteFile)
 	cmd.Flag("remote-write.config", "The remote_write YAML, inline (instead of --remote-write.config-file).").
 		PlaceHolder("<yaml>").StringVar(&c.RemoteWriteContent)
-	cmd.Flag("label", `External label of the ruler's results, blocks and alerts, as name="value" (repeatable), e.g. --label='ruler_replica="a"'.`).
-		PlaceHolder(`<name>="<value>"`).SetValue(&labelsValue{dst: &c.Rule.ExternalLabels})
+	flagutil.ExternalLabelsVar(cmd.Flag("label", `External label of the ruler's results, blocks and alerts, as name="value" (repeatable), e.g. --label='ruler_replica="a"'.`), &c.Rule.ExternalLabels, `ruler_replica="a"`)
 	cmd.Flag("alertmanagers.url", "Alertmanager to send alerts to (API v2): http(s)://host:port[/prefix] (repeatable; every one gets every alert).").
 		PlaceHolder("<url>").URLListVar(&c.Alertmanagers.URLs)
 	flagutil.DurationVar(cmd.Flag("alertmanagers.send-timeout", "Timeout of one send to an Alertmanager.").
@@ -178,40 +176,3 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-// labelsValue is the repeatable --label flag: name="value" (an unquoted
-// value is taken as is).
-type labelsValue struct {
-	dst *labels.Labels
-}
-
-// Set adds one label.
-func (v *labelsValue) Set(s string) error {
-	name, value, ok := strings.Cut(s, "=")
-	if !ok {
-		return fmt.Errorf(`--label=%s: want name="value", e.g. --label='ruler_replica="a"'`, s)
-	}
-	if strings.HasPrefix(value, `"`) {
-		uq, err := strconv.Unquote(value)
-		if err != nil {
-			return fmt.Errorf("--label=%s: the value is not a valid quoted string: %w", s, err)
-		}
-		value = uq
-	}
-	switch {
-	case !model.UTF8Validation.IsValidLabelName(name) || strings.HasPrefix(name, "__"):
-		return fmt.Errorf("--label=%s: %q is not a label name (or is reserved, starting with __)", s, name)
-	case value == "":
-		return fmt.Errorf(`--label=%s: the value is empty; give %s="<value>"`, s, name)
-	case v.dst.Has(name):
-		return fmt.Errorf("--label=%s: label %q is given twice; give each name once", s, name)
-	}
-	*v.dst = labels.NewBuilder(*v.dst).Set(name, value).Labels()
-	return nil
-}
-
-// String returns the labels as {name="value", ...}.
-func (v *labelsValue) String() string { return v.dst.String() }
-
-// IsCumulative tells kingpin the flag may be repeated.
-func (v *labelsValue) IsCumulative() bool { return true }
