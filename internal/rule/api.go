@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -167,7 +168,7 @@ func (r *Ruler) RulesHandler() http.Handler {
 				Limit:                   g.Limit,
 				EvaluationTime:          g.EvaluationTime.Seconds(),
 				LastEvaluation:          g.LastEvaluation,
-				PartialResponseStrategy: string(g.Strategy),
+				PartialResponseStrategy: strings.ToUpper(string(g.Strategy)), // as Thanos and the querier write it
 			}
 			for _, rl := range g.Rules {
 				if !keep(names, rl.Name) {

@@ -303,8 +303,8 @@ func TestRulesAPI(t *testing.T) {
 		require.Equal(t, 1.0, g["interval"])
 		require.ElementsMatch(t, []string{"name", "file", "rules", "interval", "limit", "evaluationTime", "lastEvaluation", "partialResponseStrategy"}, keys(g))
 	}
-	require.Equal(t, "warn", byName["rec"]["partialResponseStrategy"])
-	require.Equal(t, "abort", byName["alerts"]["partialResponseStrategy"])
+	require.Equal(t, "WARN", byName["rec"]["partialResponseStrategy"])
+	require.Equal(t, "ABORT", byName["alerts"]["partialResponseStrategy"])
 	rec := byName["rec"]["rules"].([]any)[0].(map[string]any)
 	require.Equal(t, "recording", rec["type"])
 	require.Equal(t, "job:up:sum", rec["name"])
