@@ -22,7 +22,8 @@ import (
 
 // ruleFile is evaluated by both rulers of TestRule. ClustersUp fires while
 // the flip target of both clusters is up; the test resolves it by making
-// the one of us1 fail its scrapes.
+// the one of us1 fail its scrapes. LongPending stays pending throughout,
+// across a restart of a ruler.
 const ruleFile = `groups:
   - name: global
     interval: 1s
@@ -36,23 +37,48 @@ const ruleFile = `groups:
           severity: page
         annotations:
           summary: "{{ $value }} clusters are up"
+  - name: restart
+    interval: 1s
+    rules:
+      - alert: LongPending
+        expr: vector(1)
+        for: 1h
 `
 
 // rulesJSON is the data of /api/v1/rules.
 type rulesJSON struct {
-	Groups []struct {
-		Name  string `json:"name"`
-		File  string `json:"file"`
-		Rules []struct {
-			Name      string            `json:"name"`
-			Type      string            `json:"type"`
-			State     string            `json:"state"`
-			Health    string            `json:"health"`
-			LastError string            `json:"lastError"`
-			Labels    map[string]string `json:"labels"`
-			Alerts    []alertJSON       `json:"alerts"`
-		} `json:"rules"`
-	} `json:"groups"`
+	Groups []ruleGroupJSON `json:"groups"`
+}
+
+// ruleGroupJSON is one group of /api/v1/rules.
+type ruleGroupJSON struct {
+	Name  string `json:"name"`
+	File  string `json:"file"`
+	Rules []struct {
+		Name      string            `json:"name"`
+		Type      string            `json:"type"`
+		State     string            `json:"state"`
+		Health    string            `json:"health"`
+		LastError string            `json:"lastError"`
+		Labels    map[string]string `json:"labels"`
+		Alerts    []alertJSON       `json:"alerts"`
+	} `json:"rules"`
+}
+
+// alertsJSON is the data of /api/v1/alerts.
+type alertsJSON struct {
+	Alerts []alertJSON `json:"alerts"`
+}
+
+// named returns the alerts named name.
+func (a alertsJSON) named(name string) []alertJSON {
+	var out []alertJSON
+	for _, x := range a.Alerts {
+		if x.Labels["alertname"] == name {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // alertJSON is one alert of /api/v1/alerts.
@@ -83,7 +109,8 @@ func (e *env) ruler(name, replica, rules, queryURL string, am *e2eutil.Alertmana
 // TestRule runs an HA pair of rulers over a querier of two clusters (eu1 an
 // HA pair, us1 one Prometheus) and checks what a user sees: the alert in
 // Alertmanager once and notified, the recorded series, rules and alerts
-// through a querier deduplicating the rulers, and the resolved notification.
+// through a querier deduplicating the rulers, the resolved notification, and
+// the for state of a pending alert across a restart of a ruler.
 func TestRule(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true)
@@ -189,10 +216,15 @@ func TestRule(t *testing.T) {
 			if err := getJSON(e, q2, "/api/v1/rules", &rs); err != nil {
 				return err
 			}
-			if len(rs.Groups) != 1 {
-				return fmt.Errorf("want 1 group, got %+v", rs.Groups)
+			names := map[string]int{}
+			for _, g := range rs.Groups {
+				names[g.Name]++
 			}
-			g := rs.Groups[0]
+			if !maps.Equal(names, map[string]int{"global": 1, "restart": 1}) {
+				return fmt.Errorf("want the groups global and restart once each, got %v", names)
+			}
+			i := slices.IndexFunc(rs.Groups, func(g ruleGroupJSON) bool { return g.Name == "global" })
+			g := rs.Groups[i]
 			if g.Name != "global" || g.File != rules || len(g.Rules) != 2 {
 				return fmt.Errorf("got group %q of %q with %d rules", g.Name, g.File, len(g.Rules))
 			}
@@ -211,17 +243,19 @@ func TestRule(t *testing.T) {
 			return nil
 		})
 
-		var as struct {
-			Alerts []alertJSON `json:"alerts"`
-		}
+		var as alertsJSON
 		require.NoError(t, getJSON(e, q2, "/api/v1/alerts", &as))
-		require.Len(t, as.Alerts, 1, "%+v", as.Alerts)
-		require.Equal(t, wantAlert, as.Alerts[0].Labels)
-		require.Equal(t, "firing", as.Alerts[0].State)
-		require.Equal(t, "2e+00", as.Alerts[0].Value, "Prometheus' format of alert values")
+		up := as.named("ClustersUp")
+		require.Len(t, up, 1, "%+v", as.Alerts)
+		require.Equal(t, wantAlert, up[0].Labels)
+		require.Equal(t, "firing", up[0].State)
+		require.Equal(t, "2e+00", up[0].Value, "Prometheus' format of alert values")
+		require.Len(t, as.named("LongPending"), 1, "%+v", as.Alerts)
+		require.Equal(t, "pending", as.named("LongPending")[0].State)
 
+		as = alertsJSON{}
 		require.NoError(t, getJSON(e, q2, "/api/v1/alerts?dedup=false", &as))
-		require.Len(t, as.Alerts, 2, "without dedup each ruler's alert is listed: %+v", as.Alerts)
+		require.Len(t, as.named("ClustersUp"), 2, "without dedup each ruler's alert is listed: %+v", as.Alerts)
 	})
 
 	t.Run("resolved once the flip target of us1 is down", func(t *testing.T) {
@@ -233,22 +267,67 @@ func TestRule(t *testing.T) {
 			}
 			return nil
 		})
+		msgs, err := am.Notifications()
+		require.NoError(t, err)
+		firing := 0
+		for _, m := range msgs {
+			if m.Status == "firing" {
+				firing++
+			}
+		}
+		require.Equal(t, 1, firing, "one firing notification for the alert of both rulers: %+v", msgs)
 		alerts, err := am.Alerts(e.ctx)
 		require.NoError(t, err)
 		require.Empty(t, alerts, "resolved alerts are not listed")
 		e.eventually(dataTimeout, "no alert listed by the querier", func() error {
-			var as struct {
-				Alerts []alertJSON `json:"alerts"`
-			}
+			var as alertsJSON
 			if err := getJSON(e, q2, "/api/v1/alerts", &as); err != nil {
 				return err
 			}
-			if len(as.Alerts) > 0 {
-				return fmt.Errorf("got %+v", as.Alerts)
+			if up := as.named("ClustersUp"); len(up) > 0 {
+				return fmt.Errorf("got %+v", up)
 			}
 			return nil
 		})
 	})
+
+	t.Run("a restarted ruler keeps the for state of a pending alert", func(t *testing.T) {
+		e := e.sub(t)
+		before := longPendingSince(e, rulerA)
+		// Pending long enough that a reset could not be mistaken for a restore.
+		time.Sleep(time.Until(before.Add(10 * time.Second)))
+		require.NoError(t, rulerA.Process.Stop(30*time.Second), "SIGTERM: a clean exit")
+		restart := time.Now()
+		e.strata(rulerA, true)
+		e.eventually(dataTimeout, "LongPending restored as pending since before the restart", func() error {
+			since := longPendingSince(e, rulerA)
+			if !since.Before(restart) {
+				return fmt.Errorf("pending since %s, after the restart at %s (was since %s)", since, restart, before)
+			}
+			return nil
+		})
+	})
+}
+
+// longPendingSince returns when LongPending became active according to
+// the ruler's own /api/v1/alerts, failing the test unless it is pending.
+func longPendingSince(e *env, ruler *e2eutil.Strata) time.Time {
+	e.t.Helper()
+	var since time.Time
+	c := e.client(ruler.URL())
+	e.eventually(dataTimeout, "LongPending pending on "+ruler.Name, func() error {
+		var as alertsJSON
+		if err := getJSON(e, c, "/api/v1/alerts", &as); err != nil {
+			return err
+		}
+		lp := as.named("LongPending")
+		if len(lp) != 1 || lp[0].State != "pending" || lp[0].ActiveAt == nil {
+			return fmt.Errorf("got %+v", as.Alerts)
+		}
+		since = *lp[0].ActiveAt
+		return nil
+	})
+	return since
 }
 
 // flipTargets serves one scrape target per cluster of tp, scraped by the
