@@ -26,6 +26,9 @@ type AlertmanagersConfig struct {
 	// URLs are the Alertmanagers (--alertmanagers.url):
 	// http(s)://host:port with an optional path prefix.
 	URLs []*url.URL
+	// File is --alertmanagers.config-file (or --alertmanagers.config):
+	// more Alertmanagers, with their own HTTP client settings.
+	File *AlertmanagersFile
 	// Timeout bounds one send (--alertmanagers.send-timeout).
 	Timeout time.Duration
 	// ExternalLabels are added to every alert (--label), except DropLabels.
@@ -118,6 +121,22 @@ func NewAlertmanagers(cfg AlertmanagersConfig, logger *slog.Logger, reg promethe
 			Source:  u.Redacted(),
 			Targets: []model.LabelSet{{model.AddressLabel: model.LabelValue(u.Host)}},
 		}}
+	}
+	if cfg.File != nil {
+		for _, g := range cfg.File.Alertmanagers {
+			amc := config.DefaultAlertmanagerConfig
+			amc.HTTPClientConfig = g.HTTPConfig
+			amc.Scheme = g.Scheme
+			amc.PathPrefix = strings.TrimSuffix(g.PathPrefix, "/")
+			amc.Timeout = g.Timeout
+			amc.APIVersion = config.AlertmanagerAPIVersionV2
+			tg := &targetgroup.Group{Source: fmt.Sprintf("alertmanagers-file-%d", len(pcfg.AlertingConfig.AlertmanagerConfigs))}
+			for _, addr := range g.StaticConfigs {
+				tg.Targets = append(tg.Targets, model.LabelSet{model.AddressLabel: model.LabelValue(addr)})
+			}
+			a.targets[fmt.Sprintf("config-%d", len(pcfg.AlertingConfig.AlertmanagerConfigs))] = []*targetgroup.Group{tg}
+			pcfg.AlertingConfig.AlertmanagerConfigs = append(pcfg.AlertingConfig.AlertmanagerConfigs, &amc)
+		}
 	}
 	if err := m.ApplyConfig(pcfg); err != nil {
 		return nil, fmt.Errorf("configure alertmanagers: %w", err)

@@ -44,6 +44,9 @@ type Config struct {
 	// Alertmanagers configures notification (--alertmanagers.*,
 	// --alert.label-drop).
 	Alertmanagers rule.AlertmanagersConfig
+	// AlertmanagersFile and AlertmanagersContent are
+	// --alertmanagers.config-file and --alertmanagers.config.
+	AlertmanagersFile, AlertmanagersContent string
 	// DataDir holds the TSDB of the results (--data-dir).
 	DataDir string
 	// Retention is how long blocks stay on local disk (--tsdb.retention).
@@ -122,6 +125,10 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 	flagutil.ExternalLabelsVar(cmd.Flag("label", `External label of the ruler's results, blocks and alerts, as name="value" (repeatable), e.g. --label='ruler_replica="a"'.`), &c.Rule.ExternalLabels, `ruler_replica="a"`)
 	cmd.Flag("alertmanagers.url", "Alertmanager to send alerts to (API v2): http(s)://host:port[/prefix] (repeatable; every one gets every alert).").
 		PlaceHolder("<url>").URLListVar(&c.Alertmanagers.URLs)
+	cmd.Flag("alertmanagers.config-file", "YAML file of Alertmanagers (upstream's format: alertmanagers: [{http_config, static_configs, scheme, path_prefix, timeout, api_version}]), in addition to --alertmanagers.url.").
+		Default("").StringVar(&c.AlertmanagersFile)
+	cmd.Flag("alertmanagers.config", "The --alertmanagers.config-file YAML, inline.").
+		Default("").StringVar(&c.AlertmanagersContent)
 	flagutil.DurationVar(cmd.Flag("alertmanagers.send-timeout", "Timeout of one send to an Alertmanager.").
 		Default(dur(def.Alertmanagers.Timeout)), &c.Alertmanagers.Timeout)
 	cmd.Flag("alert.label-drop", "Label removed from alerts before they are sent (repeatable): the replica label of an HA pair of rulers, so that Alertmanager deduplicates them.").
@@ -146,6 +153,9 @@ func (c *Config) Validate() error {
 		if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 			errs = append(errs, fmt.Errorf("--query=%s is not a URL like http://strata-query:10902", u))
 		}
+	}
+	if c.AlertmanagersFile != "" && c.AlertmanagersContent != "" {
+		errs = append(errs, errors.New("give --alertmanagers.config-file or --alertmanagers.config, not both"))
 	}
 	if len(c.Rule.Files) == 0 {
 		errs = append(errs, errors.New("no --rule-file: give the rule files to evaluate, e.g. --rule-file='rules/*.yml'"))

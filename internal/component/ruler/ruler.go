@@ -153,8 +153,18 @@ func (r *Ruler) build(deps Deps, app storage.Appendable, queryable storage.Query
 		Logger:     r.logger,
 		Registerer: deps.Registerer,
 	}
-	if len(cfg.Alertmanagers.URLs) > 0 {
-		acfg := cfg.Alertmanagers
+	acfg := cfg.Alertmanagers
+	switch {
+	case cfg.AlertmanagersFile != "":
+		if acfg.File, err = rule.LoadAlertmanagersFile(cfg.AlertmanagersFile); err != nil {
+			return err
+		}
+	case cfg.AlertmanagersContent != "":
+		if acfg.File, err = rule.ParseAlertmanagersFile([]byte(cfg.AlertmanagersContent)); err != nil {
+			return fmt.Errorf("--alertmanagers.config: %w", err)
+		}
+	}
+	if len(acfg.URLs) > 0 || acfg.File != nil {
 		acfg.ExternalLabels = cfg.Rule.ExternalLabels
 		acfg.QueryURL = cfg.Rule.QueryURL
 		r.ams, err = rule.NewAlertmanagers(acfg, r.logger.With("subsystem", "notifier"), deps.Registerer)
@@ -163,7 +173,7 @@ func (r *Ruler) build(deps Deps, app storage.Appendable, queryable storage.Query
 		}
 		rdeps.Notify = r.ams.NotifyFunc()
 	} else {
-		r.logger.Info("no --alertmanagers.url: alerts are evaluated but sent nowhere")
+		r.logger.Info("no --alertmanagers.url or --alertmanagers.config-file: alerts are evaluated but sent nowhere")
 	}
 	if deps.Bucket != nil && r.db != nil {
 		if cfg.Rule.ExternalLabels.IsEmpty() {
