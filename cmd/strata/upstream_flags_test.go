@@ -210,6 +210,8 @@ var upstreamFlags = []upstreamFlag{
 	{cmd: "rule", flag: "tsdb.no-lockfile"},
 	{cmd: "rule", flag: "alertmanagers.url", value: "http://alertmanager:9093"},
 	{cmd: "rule", flag: "alertmanagers.config-file", value: "/etc/thanos/alertmanagers.yaml"},
+	{cmd: "rule", flag: "alert.relabel-config-file", value: "/etc/thanos/alert-relabel.yaml"},
+	{cmd: "rule", flag: "alert.relabel-config", value: "- action: labeldrop\n  regex: replica", alternative: true},
 	{cmd: "rule", flag: "alertmanagers.config", value: "alertmanagers:\n- static_configs: [\"am:9093\"]", alternative: true},
 	{cmd: "rule", flag: "alertmanagers.send-timeout", value: "10s"},
 	{cmd: "rule", flag: "alert.label-drop", value: "rule_replica"},

@@ -36,6 +36,9 @@ type AlertmanagersConfig struct {
 	// DropLabels are removed from every alert before sending
 	// (--alert.label-drop), e.g. the ruler's replica label.
 	DropLabels []string
+	// Relabel are applied to every alert after DropLabels
+	// (--alert.relabel-config(-file)); an alert they drop is not sent.
+	Relabel []*relabel.Config
 	// QueryURL is the base of each alert's generator URL.
 	QueryURL string
 	// QueueCapacity bounds the alerts queued while Alertmanagers do not
@@ -104,7 +107,7 @@ func NewAlertmanagers(cfg AlertmanagersConfig, logger *slog.Logger, reg promethe
 	pcfg := &config.Config{}
 	pcfg.GlobalConfig.ExternalLabels = ext.Labels()
 	pcfg.GlobalConfig.MetricNameValidationScheme = model.UTF8Validation
-	pcfg.AlertingConfig.AlertRelabelConfigs = relabels
+	pcfg.AlertingConfig.AlertRelabelConfigs = append(relabels, cfg.Relabel...)
 	a := &Alertmanagers{cfg: cfg, manager: m, targets: map[string][]*targetgroup.Group{}}
 	for i, u := range cfg.URLs {
 		amc := config.DefaultAlertmanagerConfig

@@ -14,10 +14,13 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/notifier"
 	"github.com/stretchr/testify/require"
+
+	"github.com/strata-io/strata/internal/block"
 )
 
 // An Alertmanager of --alertmanagers.config gets the alerts under its
-// path_prefix with its http_config's basic auth.
+// path_prefix with its http_config's basic auth, minus those the alert
+// relabel configs drop.
 func TestAlertmanagersFileSends(t *testing.T) {
 	var (
 		mu   sync.Mutex
@@ -50,7 +53,9 @@ alertmanagers:
       basic_auth: {username: ruler, password: s3cret}
 `))
 	require.NoError(t, err)
-	a, err := NewAlertmanagers(AlertmanagersConfig{File: f, Timeout: 10 * time.Second, ExternalLabels: labels.FromStrings("cluster", "eu")}, nil, nil)
+	relabels, err := block.ParseRelabelConfigs([]byte(`[{action: drop, source_labels: [alertname], regex: Noise}]`))
+	require.NoError(t, err)
+	a, err := NewAlertmanagers(AlertmanagersConfig{File: f, Timeout: 10 * time.Second, ExternalLabels: labels.FromStrings("cluster", "eu"), Relabel: relabels}, nil, nil)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -58,7 +63,7 @@ alertmanagers:
 	defer func() { cancel(); require.NoError(t, <-done) }()
 
 	require.Eventually(t, func() bool {
-		a.manager.Send(&notifier.Alert{Labels: labels.FromStrings("alertname", "Test")})
+		a.manager.Send(&notifier.Alert{Labels: labels.FromStrings("alertname", "Noise")}, &notifier.Alert{Labels: labels.FromStrings("alertname", "Test")})
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got) > 0
@@ -66,6 +71,7 @@ alertmanagers:
 	mu.Lock()
 	defer mu.Unlock()
 	require.Equal(t, "/am/api/v2/alerts Test", got[0])
+	require.NotContains(t, got, "/am/api/v2/alerts Noise", "--alert.relabel-config dropped it")
 	require.Equal(t, "ruler:s3cret", auth[0])
 }
 

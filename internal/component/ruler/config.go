@@ -4,13 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/relabel"
 
+	"github.com/strata-io/strata/internal/block"
 	"github.com/strata-io/strata/internal/flagutil"
 	"github.com/strata-io/strata/internal/rule"
 	"github.com/strata-io/strata/internal/shipper"
@@ -47,6 +50,9 @@ type Config struct {
 	// AlertmanagersFile and AlertmanagersContent are
 	// --alertmanagers.config-file and --alertmanagers.config.
 	AlertmanagersFile, AlertmanagersContent string
+	// AlertRelabelFile and AlertRelabelContent are
+	// --alert.relabel-config-file and --alert.relabel-config.
+	AlertRelabelFile, AlertRelabelContent string
 	// DataDir holds the TSDB of the results (--data-dir).
 	DataDir string
 	// Retention is how long blocks stay on local disk (--tsdb.retention).
@@ -129,6 +135,10 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 		Default("").StringVar(&c.AlertmanagersFile)
 	cmd.Flag("alertmanagers.config", "The --alertmanagers.config-file YAML, inline.").
 		Default("").StringVar(&c.AlertmanagersContent)
+	cmd.Flag("alert.relabel-config-file", "File of relabel configs (YAML list, Prometheus format) applied to every alert after --alert.label-drop; an alert they drop is not sent.").
+		Default("").StringVar(&c.AlertRelabelFile)
+	cmd.Flag("alert.relabel-config", "The --alert.relabel-config-file YAML, inline.").
+		Default("").StringVar(&c.AlertRelabelContent)
 	flagutil.DurationVar(cmd.Flag("alertmanagers.send-timeout", "Timeout of one send to an Alertmanager.").
 		Default(dur(def.Alertmanagers.Timeout)), &c.Alertmanagers.Timeout)
 	cmd.Flag("alert.label-drop", "Label removed from alerts before they are sent (repeatable): the replica label of an HA pair of rulers, so that Alertmanager deduplicates them.").
@@ -153,6 +163,9 @@ func (c *Config) Validate() error {
 		if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 			errs = append(errs, fmt.Errorf("--query=%s is not a URL like http://strata-query:10902", u))
 		}
+	}
+	if c.AlertRelabelFile != "" && c.AlertRelabelContent != "" {
+		errs = append(errs, errors.New("give --alert.relabel-config-file or --alert.relabel-config, not both"))
 	}
 	if c.AlertmanagersFile != "" && c.AlertmanagersContent != "" {
 		errs = append(errs, errors.New("give --alertmanagers.config-file or --alertmanagers.config, not both"))
@@ -185,4 +198,24 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("ship interval %s must be positive", c.ShipInterval))
 	}
 	return errors.Join(errs...)
+}
+
+// alertRelabel reads --alert.relabel-config-file or --alert.relabel-config.
+func (c *Config) alertRelabel() ([]*relabel.Config, error) {
+	content, flag := []byte(c.AlertRelabelContent), "--alert.relabel-config"
+	if c.AlertRelabelFile != "" {
+		b, err := os.ReadFile(c.AlertRelabelFile)
+		if err != nil {
+			return nil, fmt.Errorf("read --alert.relabel-config-file: %w", err)
+		}
+		content, flag = b, "--alert.relabel-config-file="+c.AlertRelabelFile
+	}
+	if len(content) == 0 {
+		return nil, nil
+	}
+	cfgs, err := block.ParseRelabelConfigs(content)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	return cfgs, nil
 }

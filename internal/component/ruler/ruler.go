@@ -164,6 +164,9 @@ func (r *Ruler) build(deps Deps, app storage.Appendable, queryable storage.Query
 			return fmt.Errorf("--alertmanagers.config: %w", err)
 		}
 	}
+	if acfg.Relabel, err = cfg.alertRelabel(); err != nil {
+		return err
+	}
 	if len(acfg.URLs) > 0 || acfg.File != nil {
 		acfg.ExternalLabels = cfg.Rule.ExternalLabels
 		acfg.QueryURL = cfg.Rule.QueryURL
