@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -30,6 +31,7 @@ const maxErrorBody = 512
 // use.
 type Querier struct {
 	urls     []*url.URL
+	dns      *discovery
 	client   *http.Client
 	logger   *slog.Logger
 	next     atomic.Uint64
@@ -46,8 +48,8 @@ func NewQuerier(urls []*url.URL, client *http.Client, logger *slog.Logger, reg p
 		return nil, errors.New("no query API: give --query=http://<strata query>:<port>")
 	}
 	for _, u := range urls {
-		if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-			return nil, fmt.Errorf("--query=%s is not a URL like http://strata-query:10902", u)
+		if _, err := discovered(u); err != nil {
+			return nil, err
 		}
 	}
 	if client == nil {
@@ -58,6 +60,7 @@ func NewQuerier(urls []*url.URL, client *http.Client, logger *slog.Logger, reg p
 	}
 	q := &Querier{
 		urls:   urls,
+		dns:    &discovery{resolver: net.DefaultResolver, now: time.Now, cache: map[string][]*url.URL{}, fetched: map[string]time.Time{}},
 		client: client,
 		logger: logger,
 		failures: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
@@ -80,10 +83,21 @@ func NewQuerier(urls []*url.URL, client *http.Client, logger *slog.Logger, reg p
 // response setting, trying each query API once, starting with the next
 // in turn. Its error, counted and logged, is the last API's.
 func (q *Querier) Query(ctx context.Context, qs string, t time.Time, st Strategy) (promql.Vector, error) {
+	var (
+		urls []*url.URL
+		errs []error
+	)
+	for _, u := range q.urls {
+		expanded, err := q.dns.expand(ctx, u)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		urls = append(urls, expanded...)
+	}
 	start := q.next.Add(1) - 1
-	var errs []error
-	for i := range q.urls {
-		u := q.urls[(start+uint64(i))%uint64(len(q.urls))]
+	for i := range urls {
+		u := urls[(start+uint64(i))%uint64(len(urls))]
 		v, warnings, err := q.query(ctx, u, qs, t, st)
 		if err == nil {
 			if len(warnings) > 0 {

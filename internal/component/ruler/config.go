@@ -102,7 +102,7 @@ func (c *Config) RegisterFlags(cmd *kingpin.CmdClause) {
 	*c = DefaultConfig()
 	def := DefaultConfig()
 	dur := func(d time.Duration) string { return model.Duration(d).String() }
-	cmd.Flag("query", "Query API the rules are evaluated against: http://host:port of a strata query or any Prometheus-compatible API (repeatable; taken in turn, the next one tried when one fails).").
+	cmd.Flag("query", "Query API the rules are evaluated against: http://host:port of a strata query or any Prometheus-compatible API (repeatable; taken in turn, the next one tried when one fails). dns+http://host:port uses every address of host, dnssrv+http://host its SRV records.").
 		PlaceHolder("<url>").URLListVar(&c.Queries)
 	cmd.Flag("rule-file", "Rule files (globs allowed, repeatable): Prometheus' format, plus partial_response_strategy: warn|abort per group (default abort). Re-read on SIGHUP and POST /-/reload.").
 		PlaceHolder("<glob>").StringsVar(&c.Rule.Files)
@@ -160,8 +160,8 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("no --query: give the query API the rules are evaluated against, e.g. --query=http://strata-query:10902"))
 	}
 	for _, u := range c.Queries {
-		if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-			errs = append(errs, fmt.Errorf("--query=%s is not a URL like http://strata-query:10902", u))
+		if err := rule.CheckQueryURL(u); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.AlertRelabelFile != "" && c.AlertRelabelContent != "" {
