@@ -14,7 +14,7 @@ GOLANGCI_LINT_VERSION := 2.15.0
 GOLANGCI_LINT         := $(BIN)/golangci-lint
 PROTO_SRC := pkg/storepb/types.proto pkg/storepb/rpc.proto pkg/infopb/rpc.proto pkg/metadatapb/rpc.proto pkg/rulespb/rpc.proto
 
-.PHONY: all build proto test test-unit test-e2e fuzz deps demo bench bench-store bench-compact bench-receive lint clean
+.PHONY: all build proto test test-unit test-e2e fuzz deps demo bench bench-store bench-compact bench-receive bench-rule lint clean
 
 all: build
 
@@ -94,6 +94,10 @@ bench-compact: deps
 # bench-receive runs the receiver macro benchmark (strata receive vs Prometheus' remote-write receiver, same load).
 bench-receive: deps
 	$(GO) run ./bench/cmd/receivebench
+
+# bench-rule runs the ruler macro benchmark (strata rule via query + sidecar vs Prometheus on the same rule file).
+bench-rule: deps
+	$(GO) run ./bench/cmd/rulebench
 
 clean:
 	rm -rf $(BIN)
