@@ -245,7 +245,7 @@ func measure(ctx context.Context, cfg config, t *target, logger *slog.Logger) (*
 	cpu := func() (time.Duration, error) {
 		var sum time.Duration
 		for _, p := range t.procs {
-			d, err := readCPU(p.Pid())
+			d, err := benchutil.ReadCPU(p.Pid())
 			if err != nil {
 				return 0, err
 			}
@@ -263,7 +263,7 @@ func measure(ctx context.Context, cfg config, t *target, logger *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	g1, err := readCPU(os.Getpid())
+	g1, err := benchutil.ReadCPU(os.Getpid())
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +273,7 @@ func measure(ctx context.Context, cfg config, t *target, logger *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	g2, err := readCPU(os.Getpid())
+	g2, err := benchutil.ReadCPU(os.Getpid())
 	if err != nil {
 		return nil, err
 	}

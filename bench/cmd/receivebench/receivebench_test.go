@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
+
+	"github.com/strata-io/strata/bench/benchutil"
 )
 
 func TestGenerateSeriesHasExactlyTheAskedCardinality(t *testing.T) {
@@ -131,13 +133,13 @@ func TestPercentile(t *testing.T) {
 func TestParseStatCPU(t *testing.T) {
 	// A command name with spaces and parentheses; utime 250, stime 50 ticks.
 	line := "1234 (strata (x) y) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 12 0 100 1000 200\n"
-	d, err := parseStatCPU(line)
+	d, err := benchutil.ParseStatCPU(line)
 	require.NoError(t, err)
 	require.Equal(t, 3*time.Second, d)
 
-	_, err = parseStatCPU("garbage")
+	_, err = benchutil.ParseStatCPU("garbage")
 	require.Error(t, err)
-	_, err = parseStatCPU("1 (a) S 1 2")
+	_, err = benchutil.ParseStatCPU("1 (a) S 1 2")
 	require.ErrorContains(t, err, "short")
 }
 

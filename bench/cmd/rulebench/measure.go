@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -115,7 +114,7 @@ func (m *measurer) measureSide(ctx context.Context, name, base string, self *e2e
 	cpu := func() ([]time.Duration, error) {
 		out := make([]time.Duration, len(procs))
 		for i, p := range procs {
-			c, err := readCPU(p.Pid())
+			c, err := benchutil.ReadCPU(p.Pid())
 			if err != nil {
 				return nil, err
 			}
@@ -362,31 +361,4 @@ func printReport(w io.Writer, cfg config, stats datagen.Stats, groups int, res r
 
 func fmtSec(s float64) string {
 	return (time.Duration(s * float64(time.Second))).Round(time.Millisecond).String()
-}
-
-// clockTick is the unit of utime and stime in /proc/<pid>/stat (USER_HZ,
-// 100 on Linux).
-const clockTick = 10 * time.Millisecond
-
-// readCPU returns utime+stime of pid from /proc/<pid>/stat (Linux only).
-func readCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, fmt.Errorf("read CPU time of pid %d (Linux only): %w", pid, err)
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	f := strings.Fields(s[i+1:])
-	if i < 0 || len(f) < 13 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat %q", pid, s)
-	}
-	var ticks int64
-	for _, x := range f[11:13] {
-		n, err := strconv.ParseInt(x, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
-		}
-		ticks += n
-	}
-	return time.Duration(ticks) * clockTick, nil
 }

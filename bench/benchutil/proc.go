@@ -1,4 +1,4 @@
-package main
+package benchutil
 
 import (
 	"fmt"
@@ -12,20 +12,20 @@ import (
 // which Linux fixes at 100 for what it reports to user space.
 const clockTick = 10 * time.Millisecond
 
-// readCPU returns the user plus system CPU time that pid (all its threads)
+// ReadCPU returns the user plus system CPU time that pid (all its threads)
 // has used so far, from /proc/<pid>/stat (Linux only).
-func readCPU(pid int) (time.Duration, error) {
+func ReadCPU(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, fmt.Errorf("read CPU time of pid %d (Linux only): %w", pid, err)
 	}
-	return parseStatCPU(string(b))
+	return ParseStatCPU(string(b))
 }
 
-// parseStatCPU reads utime and stime (fields 14 and 15) of a
+// ParseStatCPU reads utime and stime (fields 14 and 15) of a
 // /proc/<pid>/stat line. The command name (field 2) is in parentheses and
 // may hold spaces, so fields are counted from its closing parenthesis.
-func parseStatCPU(stat string) (time.Duration, error) {
+func ParseStatCPU(stat string) (time.Duration, error) {
 	i := strings.LastIndexByte(stat, ')')
 	if i < 0 {
 		return 0, fmt.Errorf("malformed /proc stat line %q", stat)
