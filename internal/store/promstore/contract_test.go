@@ -13,14 +13,11 @@ import (
 )
 
 // contractSetup serves series from a TSDB behind a fake Prometheus (the real
-// remote-read handler) through a Store.
+// remote-read handler) through a Store. The sidecar refuses a Prometheus
+// without external labels (TestNoExternalLabels), so the suite runs with
+// RequiresExternalLabels.
 func contractSetup(opts fakePromOptions) storetest.Setup {
 	return func(t *testing.T, ext labels.Labels, series []storage.Series) storepb.StoreClient {
-		if ext.IsEmpty() {
-			// By design: the sidecar refuses a Prometheus without external
-			// labels (TestNoExternalLabels).
-			t.Skip("the sidecar store requires external labels")
-		}
 		fp := newFakeProm(t, ext, opts)
 		require.NoError(t, storetest.AppendSeries(t.Context(), fp.db, series))
 		return storepb.ServerAsClient(newStore(t, fp, nil))
@@ -37,12 +34,12 @@ func failingSetup(t *testing.T) storepb.StoreClient {
 
 func TestContract(t *testing.T) {
 	t.Run("xor", func(t *testing.T) {
-		storetest.RunContract(t, contractSetup(fakePromOptions{}), storetest.Options{Failing: failingSetup})
+		storetest.RunContract(t, contractSetup(fakePromOptions{}), storetest.Options{Failing: failingSetup, RequiresExternalLabels: true})
 	})
 	t.Run("xor2_reencoded", func(t *testing.T) {
 		if testing.Short() {
 			t.Skip("the re-encoding path runs the suite a second time")
 		}
-		storetest.RunContract(t, contractSetup(fakePromOptions{tsdbOpts: []teststorage.Option{withXOR2()}}), storetest.Options{})
+		storetest.RunContract(t, contractSetup(fakePromOptions{tsdbOpts: []teststorage.Option{withXOR2()}}), storetest.Options{RequiresExternalLabels: true})
 	})
 }

@@ -28,6 +28,10 @@ type Options struct {
 	// 0 means DefaultMinTime. Set it near the current time for stores that
 	// refuse old samples.
 	MinTime int64
+	// RequiresExternalLabels leaves out the case without external labels,
+	// for stores that always have some (a receiver's tenant label, a
+	// sidecar's Prometheus external labels).
+	RequiresExternalLabels bool
 }
 
 // DefaultMinTime is the first sample timestamp (ms) of the data set unless

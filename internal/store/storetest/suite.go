@@ -47,6 +47,9 @@ func runContract(t *testing.T, setup Setup, opts Options) {
 		{name: "no_external_labels", ext: labels.EmptyLabels()},
 		{name: "external_labels", ext: labels.FromStrings("region", "eu", "replica", "a")},
 	} {
+		if tc.ext.IsEmpty() && opts.RequiresExternalLabels {
+			continue
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			s := &suite{
 				client: setup(t, tc.ext, Dataset(minT)),
